@@ -1,0 +1,1 @@
+"""The ``ctistudio`` command line: thin commands over the services."""

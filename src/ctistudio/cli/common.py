@@ -1,0 +1,75 @@
+"""What every CLI command shares: settings, the async runner, JSON output and the error edge."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from ctistudio.config import Settings, load_settings
+from ctistudio.errors import CtiStudioError
+from ctistudio.logging_setup import configure_logging
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """Settings for this CLI process (env + .env + saved overrides), loaded once."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+        configure_logging(_settings.log_dir, _settings.log_level)
+    return _settings
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Machine-readable output on stdout (stable keys, no colour)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def fail(message: str, fix: str | None = None, code: int = 1) -> typer.Exit:
+    """Print a one-line cause (and the fix) on stderr; return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if fix:
+        err_console.print(f"[bold]fix:[/] {fix}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def cli_errors(func: Callable[..., T]) -> Callable[..., T]:
+    """The CLI's error edge: our errors become a one-line cause and a fix on stderr, exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return func(*args, **kwargs)
+        except CtiStudioError as error:
+            raise fail(error.message, error.fix) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=130) from None
+
+    return wrapper

@@ -1,0 +1,123 @@
+"""Fit a request into a model's loaded context window before it is sent.
+
+Only messages marked ``truncatable`` (the article, never the rubric or the question) are cut, at a
+sentence boundary, with a visible marker saying how much was removed; room is kept for the answer. When
+nothing can be cut, :class:`ContextOverflow` is raised with the numbers and the exact fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ctistudio.llm.errors import ContextOverflow
+from ctistudio.llm.provider import TOKENS_PER_MESSAGE_ESTIMATE
+from ctistudio.llm.types import ChatRequest, ContextFit, Message
+
+TokenCounter = Callable[[str], Awaitable[int]]
+
+# Estimates can be a little off even with a server tokenizer (chat templates add tokens): keep a margin.
+SAFETY_TOKENS = 32
+SAFETY_FRACTION = 0.02
+_BOUNDARIES = ("\n\n", ".\n", ". ", "\n", "; ", " ")
+
+
+def truncation_marker(removed_chars: int, context_length: int) -> str:
+    return (
+        f"\n\n[… {removed_chars:,} characters of this text were cut to fit the model's "
+        f"{context_length:,}-token context window …]"
+    )
+
+
+def cut_at_boundary(text: str, keep_chars: int) -> str:
+    """``text`` shortened to at most ``keep_chars``, ending at the last sentence (or word) boundary."""
+    if keep_chars >= len(text):
+        return text
+    if keep_chars <= 0:
+        return ""
+    window = text[:keep_chars]
+    floor = int(keep_chars * 0.8)  # don't throw away more than a fifth looking for a boundary
+    for boundary in _BOUNDARIES:
+        index = window.rfind(boundary)
+        if index >= floor:
+            return window[: index + len(boundary.rstrip())].rstrip()
+    return window.rstrip()
+
+
+def context_fix(model: str, needed_tokens: int, provider: str = "lmstudio") -> str:
+    """The exact command that makes a prompt of ``needed_tokens`` fit."""
+    size = 4096
+    while size < needed_tokens:
+        size *= 2
+    if provider == "lmstudio":
+        return (
+            f"Load the model with a larger window: `ctistudio llm load {model} --context-length {size}` "
+            f"(or `lms load {model} --context-length {size}`, or the Context tab in LM Studio, then reload)."
+        )
+    if provider in ("llamacpp", "embedded"):
+        return f"Start llama-server with `--ctx-size {size}` (per slot: ctx-size / parallel slots)."
+    if provider == "ollama":
+        return f"Give the model num_ctx {size} (a Modelfile PARAMETER num_ctx {size})."
+    return "Use a model with a larger context window or shorten the input."
+
+
+async def fit_request(
+    request: ChatRequest,
+    *,
+    context_length: int | None,
+    count: TokenCounter,
+    provider: str,
+) -> tuple[ChatRequest, ContextFit]:
+    """Return a request that fits ``context_length`` (unchanged when it already does or when unknown)."""
+    if not context_length:
+        return request, ContextFit(reserved_for_output=request.max_tokens)
+    reserve = min(request.max_tokens, context_length // 2)
+    margin = SAFETY_TOKENS + int(context_length * SAFETY_FRACTION)
+    budget = context_length - reserve - margin
+    overhead = TOKENS_PER_MESSAGE_ESTIMATE * len(request.messages)
+    counts = [await count(m.content) for m in request.messages]
+    total = sum(counts) + overhead
+    if total <= budget:
+        fitted = request.model_copy(update={"max_tokens": reserve})
+        return fitted, ContextFit(context_length=context_length, prompt_tokens=total, reserved_for_output=reserve)
+
+    fixed = sum(c for c, m in zip(counts, request.messages, strict=True) if not m.truncatable) + overhead
+    room = budget - fixed
+    cuttable = [i for i, m in enumerate(request.messages) if m.truncatable]
+    if not cuttable or room <= 64:
+        raise ContextOverflow(
+            f"the prompt needs ~{total:,} tokens plus {reserve:,} for the answer, but {request.model or 'the model'} "
+            f"is loaded with a {context_length:,}-token context window"
+            + ("" if cuttable else " and no part of the prompt may be shortened"),
+            prompt_tokens=total,
+            context_length=context_length,
+            model=request.model,
+            provider=provider,
+            fix=context_fix(request.model or "MODEL", total + reserve + margin, provider),
+        )
+
+    messages = list(request.messages)
+    removed = 0
+    share = room // len(cuttable)  # each truncatable part gets an equal share of what is left
+    for index in cuttable:
+        message = messages[index]
+        tokens = counts[index]
+        if tokens <= share:
+            continue
+        text = message.content
+        marker = truncation_marker(len(text), context_length)
+        target_tokens = share - await count(marker)
+        ratio = len(text) / max(tokens, 1)
+        keep = int(target_tokens * ratio)
+        for _ in range(4):  # shrink until the counter agrees (exact counters disagree with the ratio a bit)
+            shortened = cut_at_boundary(text, keep)
+            candidate = shortened + truncation_marker(len(text) - len(shortened), context_length)
+            if await count(candidate) <= share:
+                break
+            keep = int(keep * 0.9)
+        removed += len(text) - len(shortened)
+        messages[index] = Message(role=message.role, content=candidate, truncatable=True)
+    fitted = request.model_copy(update={"messages": messages, "max_tokens": reserve})
+    new_total = sum([await count(m.content) for m in messages]) + overhead
+    return fitted, ContextFit(
+        context_length=context_length, prompt_tokens=new_total, reserved_for_output=reserve, truncated_chars=removed
+    )

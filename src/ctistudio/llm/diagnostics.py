@@ -1,0 +1,206 @@
+"""The connection report behind ``ctistudio llm test`` and ``POST /api/test-lmstudio``.
+
+Each check says what was found and, when it fails, the fix from the seed's troubleshooting list. The
+report is ``ok`` only when no check failed (warnings, such as a context below the recommended size but
+above the minimum, do not fail it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ctistudio.llm.errors import AuthenticationFailed, LLMError, Unsupported
+from ctistudio.llm.provider import Provider
+from ctistudio.llm.types import ChatRequest, Message, ModelInfo, Task
+
+# Context each task needs: (minimum, recommended) tokens. Ranking sends the full rubric plus the article.
+TASK_CONTEXT_NEEDS: dict[str, tuple[int, int]] = {
+    "rank": (8192, 16384),
+    "extract": (8192, 16384),
+    "sigma": (8192, 16384),
+    "chat": (4096, 8192),
+}
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+    level: Literal["error", "warning", "info"] = "error"  # a failed "warning" does not fail the report
+
+
+class ConnectionReport(BaseModel):
+    provider: str
+    ok: bool = False
+    url: str | None = None
+    checks: list[Check] = Field(default_factory=list)
+    duration_s: float = 0.0
+
+    def add(self, name: str, ok: bool, detail: str, fix: str | None = None, level: str = "error") -> Check:
+        check = Check(name=name, ok=ok, detail=detail, fix=None if ok else fix, level=level)  # type: ignore[arg-type]
+        self.checks.append(check)
+        return check
+
+
+def _fix(provider: Provider, kind: str) -> str | None:
+    fix_for = getattr(provider, "fix_for", None)
+    return fix_for(kind) if fix_for else None
+
+
+def _load_fix(provider: Provider, model: str, size: int) -> str:
+    if provider.name == "lmstudio":
+        return (
+            f"Run `ctistudio llm load {model} --context-length {size}` (or `lms load {model} --context-length {size}`)."
+        )
+    return f"Serve {model} with a context window of at least {size} tokens."
+
+
+async def connection_report(provider: Provider) -> ConnectionReport:
+    """Probe ``provider`` and return the structured report (never raises for provider failures)."""
+    started = time.perf_counter()
+    report = ConnectionReport(provider=provider.name)
+    try:
+        await _run_checks(provider, report)
+    finally:
+        report.duration_s = round(time.perf_counter() - started, 3)
+        report.ok = all(c.ok or c.level != "error" for c in report.checks) and bool(report.checks)
+    return report
+
+
+async def _run_checks(provider: Provider, report: ConnectionReport) -> None:
+    base_url = getattr(provider, "base_url", None)
+    # 1. reachable + auth
+    try:
+        models = await provider.models()
+    except AuthenticationFailed as error:
+        report.add("server reachable", True, f"answered at {getattr(provider, 'base_url', '?')}")
+        report.add("authentication", False, error.message, error.fix or _fix(provider, "auth"))
+        return
+    except LLMError as error:
+        report.add("server reachable", False, error.message, getattr(error, "fix", None) or _fix(provider, "connect"))
+        return
+    report.url = getattr(provider, "base_url", base_url)
+    report.add("server reachable", True, f"answered at {report.url}" if report.url else "ready")
+    has_key = bool(getattr(getattr(provider, "transport", None), "api_key", None))
+    report.add("authentication", True, "API key accepted" if has_key else "no key required", level="info")
+
+    # 2. models
+    if models:
+        loaded = [m.id for m in models if m.loaded]
+        report.add(
+            "models available",
+            True,
+            f"{len(models)} model(s), {len(loaded)} loaded" + (f": {', '.join(loaded[:5])}" if loaded else ""),
+        )
+    else:
+        report.add("models available", False, "the server lists no models", _fix(provider, "model"))
+
+    # 3. configured models: present, loaded, context against each task's need
+    by_model: dict[str, list[str]] = {}
+    for task in ("rank", "extract", "sigma", "chat"):
+        model = provider.model_for(task)
+        if model:
+            by_model.setdefault(model, []).append(task)
+    index = {m.id: m for m in models}
+    for instance_model in models:
+        for instance in instance_model.instances:
+            index.setdefault(instance, instance_model)
+    for model, tasks in by_model.items():
+        await _check_model(provider, report, model, tasks, index.get(model), bool(models))
+
+    # 4. a real one-token completion
+    model = provider.model_for(Task.CHAT)
+    request = ChatRequest(
+        messages=[Message(role="user", content="Reply with the single word: ok")],
+        model=model,
+        max_tokens=1,
+        temperature=0.0,
+        task=Task.CHAT,
+    )
+    t0 = time.perf_counter()
+    try:
+        result = await provider.complete(request)
+        report.add("completion", True, f"{result.model or model} answered in {time.perf_counter() - t0:.2f}s")
+    except LLMError as error:
+        report.add("completion", False, f"{model}: {error.message}", getattr(error, "fix", None))
+
+    # 5. embeddings
+    t0 = time.perf_counter()
+    try:
+        embedding = await provider.embed(["connection test"])
+        report.add(
+            "embeddings",
+            True,
+            f"{embedding.model}: {embedding.dimensions} dimensions in {time.perf_counter() - t0:.2f}s",
+        )
+    except Unsupported:
+        report.add("embeddings", True, "not offered by this provider", level="info")
+    except LLMError as error:
+        report.add(
+            "embeddings",
+            False,
+            error.message,
+            (getattr(error, "fix", None) or "")
+            + " Check LMSTUDIO_EMBEDDING_URL and LMSTUDIO_EMBEDDING_MODEL, and load an embedding model.",
+            level="warning",
+        )
+
+
+async def _check_model(
+    provider: Provider, report: ConnectionReport, model: str, tasks: list[str], info: ModelInfo | None, listed: bool
+) -> None:
+    label = f"model {model} ({', '.join(tasks)})"
+    if listed and info is None:
+        report.add(
+            f"{label}: present",
+            False,
+            f"{model} is not in the server's model list",
+            "Model not found: verify the name matches exactly what `ctistudio llm models` lists.",
+        )
+        return
+    if info is not None and info.loaded is False:
+        report.add(
+            f"{label}: loaded",
+            False,
+            f"{model} is downloaded but not loaded (JIT loading would load it at default settings)",
+            _load_fix(provider, model, max(TASK_CONTEXT_NEEDS[t][1] for t in tasks)),
+        )
+        return
+    window = info.context_length if info else None
+    if window is None:
+        try:
+            window = await provider.context_length(model)
+        except LLMError:
+            window = None
+    minimum = max(TASK_CONTEXT_NEEDS[t][0] for t in tasks)
+    recommended = max(TASK_CONTEXT_NEEDS[t][1] for t in tasks)
+    if window is None:
+        report.add(
+            f"{label}: context",
+            False,
+            "the loaded context length is unknown",
+            f"Set LMSTUDIO_CONTEXT_LENGTH_<model> or load it explicitly: {_load_fix(provider, model, recommended)}",
+            level="warning",
+        )
+    elif window < minimum:
+        report.add(
+            f"{label}: context",
+            False,
+            f"loaded with {window:,} tokens; {', '.join(tasks)} need at least {minimum:,} "
+            f"({recommended:,} recommended)",
+            _load_fix(provider, model, recommended) + " The model must be reloaded for the change to apply.",
+        )
+    elif window < recommended:
+        report.add(
+            f"{label}: context",
+            False,
+            f"loaded with {window:,} tokens: enough ({minimum:,} minimum) but below the {recommended:,} recommended",
+            _load_fix(provider, model, recommended),
+            level="warning",
+        )
+    else:
+        report.add(f"{label}: context", True, f"loaded with {window:,} tokens (≥ {recommended:,} recommended)")

@@ -1,0 +1,244 @@
+"""The gateway: the one object the rest of ctistudio calls for anything LLM.
+
+    from ctistudio.llm import Gateway
+    gateway = Gateway()                       # settings from env / .env
+    result = await gateway.chat("Summarise …", task="chat")
+    ranked = await gateway.chat(messages, task="rank", output_type=RankResult)  # validated pydantic model
+
+It builds providers from settings, keeps one router per provider selection (sharing endpoint limits and
+availability), applies the determinism settings (temperature, top_p, seed) to every request, and turns
+schema-constrained answers into validated objects with one repair attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel, ValidationError
+
+from ctistudio.config import Settings, load_settings
+from ctistudio.errors import ConfigurationError
+from ctistudio.llm.errors import BadOutput
+from ctistudio.llm.provider import Provider
+from ctistudio.llm.providers import auto_chain, build_provider
+from ctistudio.llm.router import EndpointRegistry, Router, RouterPolicy
+from ctistudio.llm.structured import parse_structured, repair_prompt
+from ctistudio.llm.types import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    Health,
+    Message,
+    ModelInfo,
+    StreamDelta,
+    Task,
+)
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+Prompt = str | list[Message] | list[dict[str, Any]] | ChatRequest
+
+
+class Gateway:
+    """Routes every LLM call of the product. Usable alone: it needs no database and no web app."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        providers: dict[str, Provider] | None = None,
+        policy: RouterPolicy | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._explicit = providers is not None  # tests and embedders may pass their own providers
+        self._routers: dict[str, Router] = {}
+        self._endpoints = EndpointRegistry()
+        self._health: dict[str, Any] = {}
+        s = self.settings
+        self.policy = policy or RouterPolicy(
+            retries=s.retries,
+            backoff=s.retry_backoff,
+            cooldown_failures=s.cooldown_failures,
+            cooldown_seconds=s.cooldown_seconds,
+            health_ttl=s.health_ttl,
+        )
+
+    # -- providers and routers -------------------------------------------------------------------
+    def provider(self, name: str) -> Provider:
+        """The provider called ``name``, built on first use."""
+        if name not in self._providers:
+            if self._explicit:
+                raise ConfigurationError(
+                    f"unknown LLM provider {name!r}", fix=f"Use one of: {', '.join(self._providers)}."
+                )
+            self._providers[name] = build_provider(name, self.settings)
+        return self._providers[name]
+
+    def chain_names(self, provider: str | None = None) -> list[str]:
+        choice = provider or self.settings.llm_provider
+        if choice != "auto":
+            return [choice]
+        if self._explicit:
+            return list(self._providers)
+        return auto_chain(self.settings)
+
+    def router(self, provider: str | None = None) -> Router:
+        """The router for ``provider`` (``None`` → ``LLM_PROVIDER``; ``auto`` → the enabled chain)."""
+        names = self.chain_names(provider)
+        key = ",".join(names)
+        if key not in self._routers:
+            policy = RouterPolicy(**{**self.policy.__dict__, "check_health": len(names) > 1})
+            self._routers[key] = Router(
+                [self.provider(n) for n in names], policy=policy, endpoints=self._endpoints, health_cache=self._health
+            )
+        return self._routers[key]
+
+    # -- requests ----------------------------------------------------------------------------------
+    def build_request(
+        self,
+        prompt: Prompt,
+        *,
+        task: Task | str = Task.CHAT,
+        model: str | None = None,
+        system: str | None = None,
+        schema: dict[str, Any] | None = None,
+        output_type: type[BaseModel] | None = None,
+        **options: Any,
+    ) -> ChatRequest:
+        """Normalise the many ways of saying "ask this" into one :class:`ChatRequest`."""
+        if isinstance(prompt, ChatRequest):
+            request = prompt
+        else:
+            if isinstance(prompt, str):
+                messages = [Message(role="user", content=prompt)]
+            else:
+                messages = [m if isinstance(m, Message) else Message(**m) for m in prompt]
+            if system:
+                messages.insert(0, Message(role="system", content=system))
+            request = ChatRequest(messages=messages, task=Task(task), model=model, **options)
+        if output_type is not None and request.response_schema is None:
+            request = request.model_copy(
+                update={"response_schema": output_type.model_json_schema(), "schema_name": output_type.__name__}
+            )
+        elif schema is not None:
+            request = request.model_copy(update={"response_schema": schema})
+        s = self.settings
+        defaults = {"temperature": s.lmstudio_temperature, "top_p": s.lmstudio_top_p, "seed": s.lmstudio_seed}
+        updates = {k: v for k, v in defaults.items() if getattr(request, k) is None}
+        return request.model_copy(update=updates) if updates else request
+
+    @overload
+    async def chat(self, prompt: Prompt, *, output_type: type[M], **kwargs: Any) -> ChatResult: ...
+    @overload
+    async def chat(self, prompt: Prompt, **kwargs: Any) -> ChatResult: ...
+
+    async def chat(
+        self,
+        prompt: Prompt,
+        *,
+        task: Task | str = Task.CHAT,
+        provider: str | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        schema: dict[str, Any] | None = None,
+        output_type: type[BaseModel] | None = None,
+        **options: Any,
+    ) -> ChatResult:
+        """Ask and wait for the whole answer. With ``schema``/``output_type``, ``result.parsed`` is validated."""
+        request = self.build_request(
+            prompt, task=task, model=model, system=system, schema=schema, output_type=output_type, **options
+        )
+        router = self.router(provider)
+        result = await router.complete(request)
+        if request.response_schema is None:
+            return result
+        return await self._structured(router, request, result, output_type)
+
+    async def _structured(
+        self, router: Router, request: ChatRequest, result: ChatResult, output_type: type[BaseModel] | None
+    ) -> ChatResult:
+        assert request.response_schema is not None
+        try:
+            result.parsed = self._decode(result, request.response_schema, output_type)
+            return result
+        except BadOutput as error:
+            log.info("%s: invalid structured answer (%s); asking once for a repair", result.provider, error.message)
+            first_error = error
+        repair = request.model_copy(
+            update={
+                "messages": [
+                    *request.messages,
+                    Message(role="assistant", content=result.text[:8000]),
+                    Message(role="user", content=repair_prompt(first_error, request.response_schema)),
+                ],
+                "model": result.model or request.model,
+            }
+        )
+        repaired = await router.complete(repair)
+        try:
+            repaired.parsed = self._decode(repaired, request.response_schema, output_type)
+        except BadOutput as error:
+            raise BadOutput(
+                f"{repaired.provider}/{repaired.model} did not produce valid structured output after one repair: "
+                f"{error.message}",
+                raw=repaired.text,
+                fix="Use a larger or instruction-tuned model for this task, or lower the temperature.",
+            ) from error
+        repaired.attempts += result.attempts
+        return repaired
+
+    @staticmethod
+    def _decode(result: ChatResult, schema: dict[str, Any], output_type: type[BaseModel] | None) -> Any:
+        text = result.text or ""
+        value = parse_structured(text, schema)
+        if output_type is None:
+            return value
+        try:
+            return output_type.model_validate(value)
+        except ValidationError as exc:
+            raise BadOutput(f"the model's JSON does not fit {output_type.__name__}: {exc}", raw=text) from exc
+
+    async def stream(
+        self,
+        prompt: Prompt,
+        *,
+        task: Task | str = Task.CHAT,
+        provider: str | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        **options: Any,
+    ) -> AsyncIterator[StreamDelta]:
+        """Stream the answer: text deltas, then a final delta with ``done=True`` and the full result."""
+        request = self.build_request(prompt, task=task, model=model, system=system, **options)
+        async for delta in self.router(provider).stream(request):
+            yield delta
+
+    async def embed(
+        self, texts: list[str], *, provider: str | None = None, model: str | None = None
+    ) -> EmbeddingResult:
+        """Embed with the embedding provider (``CTISTUDIO_EMBEDDING_PROVIDER``, or the chat chain)."""
+        name = provider or (self.settings.embedding_provider if self.settings.embedding_provider != "auto" else None)
+        return await self.router(name).embed(texts, model)
+
+    async def models(self, provider: str | None = None) -> list[ModelInfo]:
+        return await self.router(provider).models()
+
+    async def health(self, provider: str | None = None) -> list[Health]:
+        return [await p.health() for p in self.router(provider).providers]
+
+    async def count_tokens(self, text: str, *, provider: str | None = None, model: str | None = None) -> int:
+        return await self.router(provider).count_tokens(text, model)
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+
+    async def __aenter__(self) -> Gateway:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,424 @@
+"""The router: a provider that wraps an ordered chain of providers.
+
+What it adds, all driven by exception types (never by provider names):
+
+- task → model resolution (each provider knows its model per task);
+- the fallback chain: on an availability failure (unreachable, rate limited past retries, model missing,
+  refused key) or a context overflow, the next provider is tried;
+- retries of *transient* failures only (connect error, timeout, 429 honouring Retry-After, 5xx), with
+  exponential backoff — never of a 4xx;
+- cooldown: an endpoint that failed ``cooldown_failures`` times in a row is skipped for a while;
+- availability checks with a TTL cache when walking the ``auto`` chain;
+- a per-endpoint limit on requests in flight, so callers can fan out freely;
+- context fitting before sending, and on an overflow reported by the server one re-budget with the
+  reported numbers (never a blind retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ctistudio.llm.context import fit_request
+from ctistudio.llm.errors import (
+    AuthenticationFailed,
+    ContextOverflow,
+    LLMError,
+    ModelNotLoaded,
+    NoProviderAvailable,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+    Unsupported,
+)
+from ctistudio.llm.provider import Provider
+from ctistudio.llm.types import ChatRequest, ChatResult, ContextFit, EmbeddingResult, Health, ModelInfo, StreamDelta
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Failures after which the next provider in the chain is tried.
+FALLBACK_ERRORS: tuple[type[Exception], ...] = (
+    ProviderUnavailable,
+    RateLimited,
+    ModelNotLoaded,
+    AuthenticationFailed,
+    ContextOverflow,
+    Unsupported,
+)
+MAX_RETRY_AFTER = 60.0  # never sleep longer than this on one Retry-After
+
+
+@dataclass
+class RouterPolicy:
+    retries: int = 2
+    backoff: float = 0.5
+    cooldown_failures: int = 3
+    cooldown_seconds: float = 30.0
+    health_ttl: float = 30.0
+    check_health: bool = False  # the auto chain checks availability first; an explicit provider does not
+
+
+@dataclass
+class EndpointState:
+    """Shared bookkeeping for one server: failures, cooldown, and requests in flight."""
+
+    limit: int
+    failures: int = 0
+    cooldown_until: float = 0.0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    _semaphores: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+
+    def semaphore(self) -> asyncio.Semaphore:
+        loop_id = id(asyncio.get_running_loop())
+        semaphore = self._semaphores.get(loop_id)
+        if semaphore is None:
+            semaphore = asyncio.Semaphore(self.limit)
+            self._semaphores = {loop_id: semaphore}  # a new loop: old semaphores are dead
+        return semaphore
+
+    async def acquire(self) -> None:
+        await self.semaphore().acquire()
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self.semaphore().release()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def record_success(self) -> None:
+        self.failures = 0
+        self.cooldown_until = 0.0
+
+    def record_failure(self, policy: RouterPolicy) -> None:
+        self.failures += 1
+        if self.failures >= policy.cooldown_failures:
+            self.cooldown_until = time.monotonic() + policy.cooldown_seconds
+            log.warning("endpoint in cooldown for %.0fs after %d failures", policy.cooldown_seconds, self.failures)
+
+    def cooling_down(self) -> float:
+        """Seconds of cooldown left (0 when usable)."""
+        return max(0.0, self.cooldown_until - time.monotonic())
+
+
+class EndpointRegistry:
+    """Endpoint states by endpoint id, shared by every router of a gateway (one server, one limit)."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, EndpointState] = {}
+
+    def get(self, provider: Provider) -> EndpointState:
+        state = self._states.get(provider.endpoint)
+        if state is None:
+            state = EndpointState(limit=provider.max_in_flight)
+            self._states[provider.endpoint] = state
+        return state
+
+
+class Router(Provider):
+    """A provider over an ordered chain of providers (see the module docstring for the rules)."""
+
+    name = "router"
+
+    def __init__(
+        self,
+        providers: list[Provider],
+        *,
+        policy: RouterPolicy | None = None,
+        endpoints: EndpointRegistry | None = None,
+        health_cache: dict[str, tuple[float, Health]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(name="auto" if len(providers) != 1 else providers[0].name)
+        if not providers:
+            raise NoProviderAvailable(
+                "no LLM provider is enabled",
+                fix="Enable one (LMSTUDIO_ENABLED=true, LLAMACPP_ENABLED=true …) or keep CTISTUDIO_EMBEDDED=true.",
+            )
+        self.providers = providers
+        self.policy = policy or RouterPolicy()
+        self.endpoints = endpoints or EndpointRegistry()
+        self._health_cache = health_cache if health_cache is not None else {}
+        self._context_cache: dict[tuple[str, str], int | None] = {}
+        self._sleep = sleep
+
+    # -- chain walking ---------------------------------------------------------------------------
+    async def _candidates(self, failures: dict[str, Exception]) -> AsyncIterator[Provider]:
+        for provider in self.providers:
+            state = self.endpoints.get(provider)
+            left = state.cooling_down()
+            if left > 0:
+                failures[provider.name] = ProviderUnavailable(
+                    f"{provider.name} is cooling down for {left:.0f}s after {state.failures} failures in a row",
+                    provider=provider.name,
+                    fix="Wait, or check the server's log for why it keeps failing.",
+                )
+                continue
+            if self.policy.check_health and len(self.providers) > 1:
+                health = await self._health_of(provider)
+                if not health.ok:
+                    failures[provider.name] = ProviderUnavailable(health.detail, provider=provider.name)
+                    continue
+            yield provider
+
+    async def _health_of(self, provider: Provider) -> Health:
+        cached = self._health_cache.get(provider.endpoint)
+        if cached and time.monotonic() - cached[0] < self.policy.health_ttl:
+            return cached[1]
+        health = await provider.health()
+        self._health_cache[provider.endpoint] = (time.monotonic(), health)
+        return health
+
+    def _mark_unavailable(self, provider: Provider, error: Exception) -> None:
+        if isinstance(error, ProviderUnavailable | RateLimited):
+            self._health_cache[provider.endpoint] = (
+                time.monotonic(),
+                Health(provider=provider.name, ok=False, detail=str(error)),
+            )
+
+    def _resolve(self, provider: Provider, request: ChatRequest, first: bool) -> ChatRequest:
+        # An explicit model names a model of the first provider tried; the others use their task model.
+        model = request.model if (request.model and first) else provider.model_for(request.task)
+        return request.model_copy(update={"model": model})
+
+    def _give_up(self, failures: dict[str, Exception]) -> LLMError:
+        if len(failures) == 1:
+            error = next(iter(failures.values()))
+            if isinstance(error, LLMError):
+                return error
+        if failures and all(isinstance(e, ContextOverflow) for e in failures.values()):
+            return next(iter(failures.values()))  # type: ignore[return-value]
+        summary = "; ".join(f"{name}: {error}" for name, error in failures.items()) or "no provider configured"
+        first_fix = next((getattr(e, "fix", None) for e in failures.values() if getattr(e, "fix", None)), None)
+        return NoProviderAvailable(f"no provider could answer ({summary})", failures=failures, fix=first_fix)
+
+    # -- retries -----------------------------------------------------------------------------------
+    async def _with_retries(self, provider: Provider, call: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+        state = self.endpoints.get(provider)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                value = await call()
+            except ProviderError as error:
+                if not error.transient:
+                    raise
+                state.record_failure(self.policy)
+                if attempt > self.policy.retries or state.cooling_down() > 0:
+                    raise
+                delay = self._delay(error, attempt)
+                log.info("%s: %s — retry %d in %.2fs", provider.name, error.message, attempt, delay)
+                await self._sleep(delay)
+                continue
+            state.record_success()
+            return value, attempt
+
+    def _delay(self, error: ProviderError, attempt: int) -> float:
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(error.retry_after, MAX_RETRY_AFTER)
+        base = self.policy.backoff * (2 ** (attempt - 1))
+        return base + random.uniform(0, base / 4)
+
+    # -- context ----------------------------------------------------------------------------------
+    async def _window(self, provider: Provider, model: str) -> int | None:
+        key = (provider.endpoint, model)
+        if key not in self._context_cache:
+            try:
+                self._context_cache[key] = await provider.context_length(model)
+            except ProviderError as error:
+                log.debug("%s: context length of %s unknown (%s)", provider.name, model, error)
+                return None
+        return self._context_cache[key]
+
+    async def _fit(
+        self, provider: Provider, request: ChatRequest, window: int | None
+    ) -> tuple[ChatRequest, ContextFit]:
+        model = request.model or ""
+
+        async def count(text: str) -> int:
+            return await provider.count_tokens(text, model)
+
+        return await fit_request(request, context_length=window, count=count, provider=provider.name)
+
+    async def _run_on(
+        self, provider: Provider, request: ChatRequest, make_call: Callable[[ChatRequest], Awaitable[T]]
+    ) -> tuple[T, ContextFit, int]:
+        """Fit ``request`` to the provider's window and run ``make_call`` with retries.
+
+        On a server-reported overflow the request is fitted again once with the reported numbers.
+        """
+        model = request.model or ""
+        window = await self._window(provider, model)
+        fitted, fit = await self._fit(provider, request, window)
+        try:
+            value, attempts = await self._with_retries(provider, lambda: make_call(fitted))
+        except ContextOverflow as overflow:
+            fitted, fit = await self._rebudget(provider, request, overflow, window, fit)
+            value, attempts = await self._with_retries(provider, lambda: make_call(fitted))
+        return value, fit, attempts
+
+    async def _rebudget(
+        self,
+        provider: Provider,
+        request: ChatRequest,
+        overflow: ContextOverflow,
+        known: int | None,
+        sent: ContextFit,
+    ) -> tuple[ChatRequest, ContextFit]:
+        """Fit again with the window the server reported. Raises when nothing can be cut."""
+        model = request.model or ""
+        window = overflow.context_length
+        if not window:
+            self._context_cache.pop((provider.endpoint, model), None)
+            fresh = await self._window(provider, model)
+            window = fresh if fresh and fresh != known else None
+        if not window:
+            # The server gave no numbers: assume a window a quarter smaller than what we sent.
+            sent_tokens = (
+                overflow.prompt_tokens
+                or sent.prompt_tokens
+                or sum([await provider.count_tokens(m.content, model) for m in request.messages])
+            )
+            window = int((sent_tokens + sent.reserved_for_output) * 0.75)
+        self._context_cache[(provider.endpoint, model)] = window
+        log.info("%s: server reported overflow; re-fitting %s to a %d-token window", provider.name, model, window)
+        try:
+            return await self._fit(provider, request, window)
+        except ContextOverflow as error:
+            error.fix = error.fix or overflow.fix
+            raise error from overflow
+
+    # -- chat ---------------------------------------------------------------------------------------
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        failures: dict[str, Exception] = {}
+        first = True
+        async for provider in self._candidates(failures):
+            resolved = self._resolve(provider, request, first)
+            first = False
+            state = self.endpoints.get(provider)
+
+            async def call(req: ChatRequest, p: Provider = provider, st: EndpointState = state) -> ChatResult:
+                async with st.slot():
+                    return await p.complete(req)
+
+            try:
+                result, fit, attempts = await self._run_on(provider, resolved, call)
+            except FALLBACK_ERRORS as error:
+                log.warning("%s failed: %s", provider.name, error)
+                failures[provider.name] = error
+                self._mark_unavailable(provider, error)
+                continue
+            result.fit = fit
+            result.attempts = attempts
+            return result
+        raise self._give_up(failures)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]:
+        """Stream from the first provider that starts answering.
+
+        Retries and fallback apply until the first delta arrives; an error after that is the caller's
+        (the text already shown cannot be taken back).
+        """
+        failures: dict[str, Exception] = {}
+        first = True
+        async for provider in self._candidates(failures):
+            resolved = self._resolve(provider, request, first)
+            first = False
+            state = self.endpoints.get(provider)
+
+            async def open_stream(
+                req: ChatRequest, p: Provider = provider, st: EndpointState = state
+            ) -> tuple[AsyncIterator[StreamDelta], StreamDelta]:
+                await st.acquire()
+                iterator = aiter(p.stream(req))
+                try:
+                    return iterator, await anext(iterator)
+                except BaseException:
+                    st.release()
+                    raise
+
+            try:
+                (iterator, head), fit, attempts = await self._run_on(provider, resolved, open_stream)
+            except FALLBACK_ERRORS as error:
+                failures[provider.name] = error
+                self._mark_unavailable(provider, error)
+                continue
+            try:
+                delta: StreamDelta | None = head
+                while delta is not None:
+                    if delta.result is not None:
+                        delta.result.fit = fit
+                        delta.result.attempts = attempts
+                    yield delta
+                    delta = await anext(iterator, None)
+            finally:
+                state.release()
+            return
+        raise self._give_up(failures)
+
+    # -- the rest of the provider interface ---------------------------------------------------------------
+    async def embed(self, texts: list[str], model: str | None = None) -> EmbeddingResult:
+        failures: dict[str, Exception] = {}
+        async for provider in self._candidates(failures):
+            state = self.endpoints.get(provider)
+
+            async def call(p: Provider = provider, st: EndpointState = state) -> EmbeddingResult:
+                async with st.slot():
+                    return await p.embed(texts, model)
+
+            try:
+                result, _ = await self._with_retries(provider, call)
+                return result
+            except FALLBACK_ERRORS as error:
+                failures[provider.name] = error
+                self._mark_unavailable(provider, error)
+        raise self._give_up(failures)
+
+    async def models(self) -> list[ModelInfo]:
+        out: list[ModelInfo] = []
+        for provider in self.providers:
+            try:
+                out.extend(await provider.models())
+            except LLMError as error:
+                log.info("%s: cannot list models (%s)", provider.name, error)
+        return out
+
+    async def count_tokens(self, text: str, model: str | None = None) -> int:
+        return await self.providers[0].count_tokens(text, model)
+
+    async def context_length(self, model: str) -> int | None:
+        return await self._window(self.providers[0], model)
+
+    async def health(self) -> Health:
+        failures: dict[str, Exception] = {}
+        for provider in self.providers:
+            health = await self._health_of(provider)
+            if health.ok:
+                return health
+            failures[provider.name] = ProviderUnavailable(health.detail)
+        return Health(provider=self.name, ok=False, detail=str(self._give_up(failures)))
+
+    async def aclose(self) -> None:
+        for provider in self.providers:
+            await provider.aclose()
+
+    def endpoint_state(self, provider_name: str) -> EndpointState:
+        for provider in self.providers:
+            if provider.name == provider_name:
+                return self.endpoints.get(provider)
+        raise KeyError(provider_name)

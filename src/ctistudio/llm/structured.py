@@ -1,0 +1,92 @@
+"""Structured output: decode a model's JSON answer and check it against the requested JSON Schema.
+
+Servers are asked for ``response_format: json_schema`` (constrained decoding where they support it), so
+most answers are already valid. Free-text extraction below is the last resort for servers that ignore the
+schema: it strips ``<think>`` blocks and Markdown fences and takes the first balanced JSON value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+
+from ctistudio.llm.errors import BadOutput
+from ctistudio.llm.reasoning import split_thinking
+
+
+def extract_json(text: str) -> Any:
+    """Decode the JSON value in ``text``; raise :class:`BadOutput` when there is none."""
+    answer, _ = split_thinking(text)
+    candidate = answer.strip()
+    if candidate.startswith("```"):
+        candidate = candidate.split("\n", 1)[1] if "\n" in candidate else ""
+        candidate = candidate.rsplit("```", 1)[0]
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        pass
+    fragment = _first_balanced(candidate)
+    if fragment is None:
+        raise BadOutput("the model's answer contains no JSON value", raw=text)
+    try:
+        return json.loads(fragment)
+    except ValueError as exc:
+        raise BadOutput(f"the model's answer is not valid JSON: {exc}", raw=text) from exc
+
+
+def _first_balanced(text: str) -> str | None:
+    """The first ``{…}`` or ``[…]`` span with balanced brackets, honouring JSON strings."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return None
+    start = min(starts)
+    depth = 0
+    in_string = False
+    escaped = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return text[start : index + 1]
+    return None
+
+
+def validate_against_schema(value: Any, schema: dict[str, Any]) -> None:
+    """Raise :class:`BadOutput` listing every schema violation (path and message)."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if problems:
+        lines = [f"{'/'.join(map(str, p.absolute_path)) or '(root)'}: {p.message}" for p in problems[:20]]
+        raise BadOutput("the model's JSON does not match the schema: " + "; ".join(lines), raw=json.dumps(value))
+
+
+def parse_structured(text: str, schema: dict[str, Any]) -> Any:
+    """Decode and validate; the value returned matches ``schema``."""
+    value = extract_json(text)
+    validate_against_schema(value, schema)
+    return value
+
+
+def repair_prompt(error: BadOutput, schema: dict[str, Any]) -> str:
+    """The follow-up message that asks the model to correct its previous answer (one attempt only)."""
+    return (
+        "Your previous answer could not be used: "
+        f"{error.message}\n\nReply again with ONLY a JSON value that matches this JSON Schema, "
+        "no prose and no Markdown fences:\n"
+        f"{json.dumps(schema, separators=(',', ':'))}"
+    )
