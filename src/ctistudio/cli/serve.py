@@ -1,0 +1,49 @@
+"""``ctistudio serve``: run the web app; ``ctistudio hash-password``: make a CTISTUDIO_PASSWORD_HASH."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ctistudio.cli.common import cli_errors, console, err_console, settings
+
+
+def serve_app(host: str, port: int, *, log_level: str = "warning") -> None:
+    """Build the app from settings and serve it with uvicorn until interrupted."""
+    import uvicorn
+
+    from ctistudio.web.app import create_app
+    from ctistudio.web.security import AuthConfig, require_auth_for_host
+
+    s = settings()
+    require_auth_for_host(host, AuthConfig.from_settings(s))
+    app = create_app()
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"[bold green]ctistudio[/] serving on [link]http://{shown}:{port}/[/link]  (Ctrl+C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    @cli_errors
+    def serve_command(
+        host: str | None = typer.Option(None, "--host", help="Address to bind (default: CTISTUDIO_HOST, 127.0.0.1)."),
+        port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default: CTISTUDIO_PORT, 8001)."),
+    ) -> None:
+        """Run the web app and REST API (OpenAPI docs at /docs). Non-loopback needs authentication."""
+        s = settings()
+        serve_app(host or s.host, port or s.port)
+
+    @app.command("hash-password")
+    @cli_errors
+    def hash_password_command() -> None:
+        """Read a password (prompted, or from standard input) and print its CTISTUDIO_PASSWORD_HASH."""
+        from ctistudio.web.security import hash_password
+
+        if sys.stdin.isatty():
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        print(hash_password(password))
+        err_console.print("[dim]put it in .env as CTISTUDIO_PASSWORD_HASH=<the line above>[/]")

@@ -1,0 +1,123 @@
+"""Provider status, live model lists, connection tests and model loading for the Settings page and API.
+
+A connection test may carry unsaved settings (the values typed in the form): they are validated and
+overlaid on the current settings for that one test only, so a URL can be tried before it is saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from ctistudio.config import PROVIDER_NAMES, Settings, load_settings
+from ctistudio.errors import InvalidInput
+from ctistudio.llm import Gateway, ModelInfo
+from ctistudio.llm.diagnostics import ConnectionReport, connection_report
+from ctistudio.llm.providers import auto_chain
+from ctistudio.llm.providers.builders import build_lmstudio
+from ctistudio.llm.providers.lmstudio import LoadResult
+from ctistudio.web.context import AppContext
+
+# Which settings field holds each provider's URL (shown on the dashboard and in the provider list).
+URL_FIELD = {
+    "lmstudio": "lmstudio_api_url",
+    "llamacpp": "llamacpp_server_url",
+    "ollama": "ollama_url",
+    "openai": "openai_base_url",
+    "anthropic": "anthropic_base_url",
+    "openai_compat": "openai_compat_url",
+}
+ENABLED_FIELD = {
+    "lmstudio": "lmstudio_enabled",
+    "llamacpp": "llamacpp_enabled",
+    "mlx": "mlx_enabled",
+    "ollama": "ollama_enabled",
+    "embedded": "embedded",
+}
+
+
+class ProviderStatus(BaseModel):
+    name: str
+    enabled: bool
+    chain_position: int | None  # 1-based place in the ``auto`` chain, None when not in it
+    url: str | None
+    ok: bool | None  # None: not probed (provider not enabled)
+    detail: str
+    latency_s: float | None = None
+
+
+class ProviderList(BaseModel):
+    llm_provider: str
+    chain: list[str]
+    providers: list[ProviderStatus]
+
+
+def check_provider_name(name: str) -> str:
+    if name not in PROVIDER_NAMES:
+        raise InvalidInput(f"unknown provider {name!r}", fix=f"Use one of: {', '.join(PROVIDER_NAMES)}.")
+    return name
+
+
+async def list_providers(ctx: AppContext, *, probe: bool = True) -> ProviderList:
+    """Every known provider with its enabled state, place in the chain and (cached) health."""
+    settings = ctx.settings()
+    gateway = ctx.gateway()
+    chain = auto_chain(settings)
+    out = []
+    for name in PROVIDER_NAMES:
+        url_field = URL_FIELD.get(name)
+        enabled = name in chain
+        status = ProviderStatus(
+            name=name,
+            enabled=enabled,
+            chain_position=chain.index(name) + 1 if enabled else None,
+            url=getattr(settings, url_field) if url_field else None,
+            ok=None,
+            detail="not enabled",
+        )
+        if enabled and probe:
+            health = await ctx.health.get(gateway, name)
+            status.ok, status.detail, status.latency_s = health.ok, health.detail, health.latency_s
+        out.append(status)
+    return ProviderList(llm_provider=settings.llm_provider, chain=chain, providers=out)
+
+
+def settings_with(base: Settings, unsaved: dict[str, Any] | None) -> Settings:
+    """``base`` with ``unsaved`` values laid over it (validated like a saved change would be)."""
+    if not unsaved:
+        return base
+    values = {name: getattr(base, name) for name in type(base).model_fields}
+    for name, value in values.items():
+        if hasattr(value, "get_secret_value"):
+            values[name] = value.get_secret_value()
+    values.update({k: v for k, v in unsaved.items() if v is not None})
+    return load_settings(values, env_file=None)
+
+
+async def test_connection(ctx: AppContext, name: str, unsaved: dict[str, Any] | None = None) -> ConnectionReport:
+    """The ``ctistudio llm test`` report for ``name``, with the saved settings or the unsaved ones given."""
+    check_provider_name(name)
+    settings = settings_with(ctx.settings(), unsaved)
+    async with Gateway(settings) as gateway:  # a fresh gateway: no cooldown or cache from earlier failures
+        report = await connection_report(gateway.provider(name))
+    ctx.health.clear()
+    return report
+
+
+async def live_models(ctx: AppContext, name: str, unsaved: dict[str, Any] | None = None) -> list[ModelInfo]:
+    """The models ``name`` serves now, with loaded context lengths where the server tells them."""
+    check_provider_name(name)
+    settings = settings_with(ctx.settings(), unsaved)
+    async with Gateway(settings) as gateway:
+        return await gateway.provider(name).models()
+
+
+async def load_lmstudio_model(ctx: AppContext, model: str, context_length: int | None) -> LoadResult:
+    """Load ``model`` in LM Studio with ``context_length`` tokens (reusing an instance that is big enough)."""
+    provider = build_lmstudio(ctx.settings())
+    try:
+        return await provider.load(model, context_length)
+    finally:
+        await provider.aclose()
+        ctx.health.clear()

@@ -1,0 +1,175 @@
+"""Authentication and CSRF for the web app, with the standard library only.
+
+- Password hashes (``CTISTUDIO_PASSWORD_HASH``): ``scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`` as written by
+  ``ctistudio hash-password``; ``pbkdf2_sha256$<iterations>$<salt>$<hash b64>`` is accepted too.
+- API token (``CTISTUDIO_API_TOKEN``): sent as ``Authorization: Bearer <token>`` or ``X-API-Token``.
+- Session cookie: a JSON payload signed with HMAC-SHA256 under ``CTISTUDIO_SECRET_KEY`` (a random key per
+  process when unset: sessions then end with the process). It carries the CSRF token of that browser.
+- CSRF: every unsafe request authenticated by the cookie must echo the session's CSRF token in the
+  ``X-CSRF-Token`` header (HTMX and the page scripts do) or a ``csrf_token`` form field.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ctistudio.config import Settings
+from ctistudio.errors import ConfigurationError
+
+SESSION_COOKIE = "ctistudio_session"
+SESSION_MAX_AGE = 12 * 3600
+CSRF_HEADER = "x-csrf-token"
+TOKEN_HEADER = "x-api-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password`` in the ``CTISTUDIO_PASSWORD_HASH`` format."""
+    if len(password) < 8:
+        raise ConfigurationError("the password is too short", fix="Use at least 8 characters.")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${_b64(salt)}${_b64(digest)}"
+
+
+def check_password_hash(stored: str) -> None:
+    """Refuse a ``CTISTUDIO_PASSWORD_HASH`` this module cannot verify (at start-up, not at first login)."""
+    parts = stored.split("$")
+    if (parts[0] == "scrypt" and len(parts) == 6) or (parts[0] == "pbkdf2_sha256" and len(parts) == 4):
+        return
+    raise ConfigurationError(
+        "CTISTUDIO_PASSWORD_HASH is not a hash ctistudio understands",
+        fix="Create one with `ctistudio hash-password` and put its output in CTISTUDIO_PASSWORD_HASH.",
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (constant-time comparison)."""
+    parts = stored.split("$")
+    try:
+        if parts[0] == "scrypt" and len(parts) == 6:
+            n, r, p = (int(x) for x in parts[1:4])
+            expected = _unb64(parts[5])
+            digest = hashlib.scrypt(
+                password.encode(), salt=_unb64(parts[4]), n=n, r=r, p=p, dklen=len(expected), maxmem=2**27
+            )
+            return hmac.compare_digest(digest, expected)
+        if parts[0] == "pbkdf2_sha256" and len(parts) == 4:
+            expected = base64.b64decode(parts[3])
+            digest = hashlib.pbkdf2_hmac("sha256", password.encode(), parts[2].encode(), int(parts[1]))
+            return hmac.compare_digest(digest, expected)
+    except (ValueError, TypeError):
+        return False
+    return False
+
+
+@dataclass
+class Session:
+    """What the signed cookie holds: who logged in (``None`` when anonymous) and the CSRF token."""
+
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    user: str | None = None
+    issued: float = field(default_factory=time.time)
+
+
+class SessionSigner:
+    """Signs and verifies session cookies (HMAC-SHA256 over the JSON payload)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def dumps(self, session: Session) -> str:
+        payload = _b64(json.dumps({"c": session.csrf, "u": session.user, "t": int(session.issued)}).encode())
+        return f"{payload}.{self._sign(payload)}"
+
+    def loads(self, cookie: str | None) -> Session | None:
+        if not cookie or "." not in cookie or len(cookie) > 4096:
+            return None
+        payload, signature = cookie.rsplit(".", 1)
+        if not hmac.compare_digest(signature, self._sign(payload)):
+            return None
+        try:
+            data: dict[str, Any] = json.loads(_unb64(payload))
+        except ValueError:
+            return None
+        if time.time() - float(data.get("t", 0)) > SESSION_MAX_AGE:
+            return None
+        return Session(csrf=str(data.get("c", "")), user=data.get("u"), issued=float(data.get("t", 0)))
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How this server authenticates, derived from settings."""
+
+    password_hash: str | None
+    api_token: str | None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.password_hash or self.api_token)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthConfig:
+        password_hash = settings.secret("password_hash") or None
+        if password_hash:
+            check_password_hash(password_hash)
+        return cls(password_hash=password_hash, api_token=settings.secret("api_token") or None)
+
+    def token_ok(self, token: str | None) -> bool:
+        return bool(self.api_token and token and hmac.compare_digest(token.encode(), self.api_token.encode()))
+
+    def login_ok(self, secret: str) -> bool:
+        """A login form accepts the password (when a hash is set) or the API token."""
+        if self.password_hash and verify_password(secret, self.password_hash):
+            return True
+        return self.token_ok(secret)
+
+
+def signing_key(settings: Settings) -> bytes:
+    """The session signing key: ``CTISTUDIO_SECRET_KEY``, or a random one for this process."""
+    configured = settings.secret("secret_key")
+    if configured:
+        return hashlib.sha256(configured.encode()).digest()
+    return secrets.token_bytes(32)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding to ``host`` keeps the server on this machine only."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_auth_for_host(host: str, auth: AuthConfig) -> None:
+    """Refuse to serve beyond loopback without authentication."""
+    if not is_loopback_host(host) and not auth.enabled:
+        raise ConfigurationError(
+            f"refusing to listen on {host}: that address is reachable from other machines and no "
+            "authentication is configured",
+            fix="Set CTISTUDIO_PASSWORD_HASH (from `ctistudio hash-password`) or CTISTUDIO_API_TOKEN, "
+            "or serve on 127.0.0.1.",
+        )
