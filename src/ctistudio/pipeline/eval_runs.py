@@ -1,0 +1,66 @@
+"""Run the extract and sigma steps over an eval set and score them (see :mod:`ctistudio.pipeline.evals`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ctistudio.llm import Gateway
+from ctistudio.pipeline.evals import PRF, ArticleResult, EvalArticle, EvalReport, kind_of_set, load_cases, score_items
+from ctistudio.pipeline.extract import extract_observables
+from ctistudio.pipeline.junk import filter_junk
+from ctistudio.pipeline.usage import StepUsage
+
+Progress = Callable[[str], None]
+
+
+async def eval_extract(
+    set_dir: Path,
+    gateway: Gateway | None,
+    *,
+    agent: str | None = None,
+    provider: str | None = None,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Score one sub-agent (``gateway=None``: the deterministic pre-extractor alone) on a labelled set."""
+    kind = kind_of_set(set_dir, agent)
+    cases = load_cases(set_dir)
+    usage = StepUsage()
+    started = time.perf_counter()
+
+    async def one(article: EvalArticle, expected: list[str]) -> ArticleResult:
+        filtered = filter_junk(article.content).text
+        outcome = await extract_observables(
+            gateway, filtered, original=article.content, provider=provider, kinds=(kind,)
+        )
+        usage.merge(outcome.usage)
+        predicted = [o.value for o in outcome.observables if o.kind == kind]
+        counts, missed, extra = score_items(predicted, expected)
+        notes = [f"{r.kind}: {r.mode}" + (f" ({r.error})" if r.error else "") for r in outcome.agents]
+        if outcome.dropped:
+            notes.append(f"hallucination guard dropped {len(outcome.dropped)}")
+        if progress:
+            progress(article.url)
+        return ArticleResult(
+            url=article.url, title=article.title, scores={"items": counts}, missed=missed, extra=extra, notes=notes
+        )
+
+    results = await asyncio.gather(*(one(a, list(label.get("expected_items") or [])) for a, label in cases))
+    total = PRF()
+    for result in results:
+        total.add(result.scores["items"])
+    modes = {note.split(": ", 1)[1].split(" ")[0] for r in results for note in r.notes if note.startswith(kind)}
+    return EvalReport(
+        kind="extract",
+        set=Path(set_dir).name,
+        set_path=str(set_dir),
+        target=kind,
+        mode="pattern" if gateway is None else ("model" if modes == {"model"} else "+".join(sorted(modes))),
+        models=usage.models,
+        totals={"items": total},
+        articles=list(results),
+        seconds=round(time.perf_counter() - started, 2),
+        extra={"llm_calls": usage.calls, "failed_calls": usage.failed_calls},
+    )

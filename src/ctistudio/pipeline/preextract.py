@@ -1,0 +1,364 @@
+"""Deterministic pre-extractor: regexes for command lines, registry paths, hashes, IPs, domains and URLs.
+
+Two jobs. It points the extraction sub-agents at the parts of a long article that matter (attention
+snippets survive even when the article itself must be truncated to fit a small context window), and it is
+the floor of the extract step: with no model at all the pipeline still yields these candidates, each one a
+verbatim span of the article. It reads defanged indicators (``198.51.100[.]23``, ``hxxps://``) and returns
+them refanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ctistudio.pipeline.normalise import normalise_item, refang
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# -- command lines -------------------------------------------------------------------------------
+# Tools whose name alone (with arguments after it) marks a command line.
+_TOOLS = _words(
+    "cmd powershell pwsh rundll32 regsvr32 mshta wscript cscript schtasks nltest whoami ipconfig systeminfo "
+    "tasklist taskkill wmic certutil bitsadmin msiexec vssadmin wbadmin bcdedit netsh curl wget psexec psexec64 "
+    "procdump ntdsutil esentutl findstr attrib icacls takeown cmdkey klist dsquery adfind nslookup netstat "
+    "quser qwinsta mstsc forfiles installutil regasm regsvcs msbuild odbcconf cmstp extrac32 makecab 7z 7za "
+    "rclone anydesk mimikatz rubeus sharphound python python3 bash chmod crontab systemctl nohup ssh scp "
+    "sudo openssl ncat socat xcopy robocopy fsutil wevtutil auditpol dism pnputil mavinject mklink "
+    "reagentc hostname arp route ping nbtstat gpresult setspn csvde ldifde dsget ntdsutil ngrok plink"
+)
+# Short or common words that are commands only with one of these sub-commands or switches after them.
+_SUBCOMMANDS = {
+    "net": r"(?:user|group|localgroup|use|share|view|start|stop|accounts|config|session|time)\b",
+    "net1": r"(?:user|group|localgroup|use|share|view|start|stop|accounts|config|session|time)\b",
+    "reg": r"(?:add|delete|query|save|export|import|copy|load)\b",
+    "sc": r"(?:create|config|start|stop|delete|query|qc|description|failure)\b",
+    "copy": r"(?:/[a-z]\b|\S*[\\*])",
+    "dir": r"(?:/[a-z]\b|>|[a-z]:\\)",
+    "del": r"(?:/[a-z]\b|[a-z]:\\)",
+    "echo": r"\S.*(?:>|\|)",
+    "start": r"(?:/[a-z]+\b|\"|[a-z]:\\)",
+    "tar": r"-[a-z]+\b",
+    "at": r"\d{1,2}:\d{2}\b",
+    "type": r"[a-z]:\\",
+    "set": r"[a-z_]+=",
+}
+_EXE_NAME = r"[\w.$-]+\.(?:exe|bat|cmd|ps1|vbs|js|hta|msi)"
+_PATH_PREFIX = r"(?:\"?(?:[a-z]:\\|%\w+%\\|\\\\)[^\s\"]*?\\)?"
+_ARG_START = r"(?:[/-]{1,2}\w|\"|'|[a-z]:\\|\\\\|%\w+%|\$|\w+[:=]|\*|[a-z]{2,})"
+_TOOL_RE = "|".join(sorted(map(re.escape, _TOOLS), key=len, reverse=True))
+_COMMAND_START = re.compile(
+    rf"(?<![\w\\/.$-])(?P<cmd>{_PATH_PREFIX}(?:{_EXE_NAME}|(?:{_TOOL_RE})(?:\.exe)?)\"?)(?=[ \t]+{_ARG_START})"
+    rf"|(?<![\w\\/.$-])(?P<sub>(?:{'|'.join(_SUBCOMMANDS)})(?:\.exe)?)[ \t]+(?=\S)",
+    re.I,
+)
+# A command line ends at a line end, at a sentence end, or before prose that describes it.
+_COMMAND_END = re.compile(
+    r"\n|\.\s+(?=[A-Z][a-z])|\s+(?:Figure|Table|Image|Source|Screenshot)\s+\d|[ \t]{2,}|\s(?=Command line:)"
+    r"|,\s+(?:and|or|which|then|while|as|but|to|where|when)\b|\s+(?=\d{1,3}\[\.\]\d)"
+)
+_MAX_COMMAND = 600
+
+# -- registry ---------------------------------------------------------------------------------------
+_HIVES = (
+    r"HKLM|HKCU|HKCR|HKU|HKCC|HKEY_LOCAL_MACHINE|HKEY_CURRENT_USER|HKEY_CLASSES_ROOT|HKEY_USERS|HKEY_CURRENT_CONFIG"
+)
+_SEGMENT = r"[^\\\s\"'`<>|;,]+(?: [A-Za-z0-9(][^\\\s\"'`<>|;,/]*)*"
+_REGISTRY = re.compile(rf"(?<![\w])(?:{_HIVES})(?::)?(?:\\\\?{_SEGMENT})+\\?", re.I)
+
+# -- network and hashes ------------------------------------------------------------------------------
+_DOT = r"(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\])"
+_IPV4 = re.compile(rf"(?<![\w.])(?:\d{{1,3}}{_DOT}){{3}}\d{{1,3}}(?::\d{{1,5}})?(?![\w.]*\w)", re.I)
+_URL = re.compile(r"\b(?:hxxps?|https?|fxp|ftp)(?:\[:\]|:)//(?:\[\.\]|\[/\]|[^\s\"'<>`)\]\[])+", re.I)
+_DOMAIN = re.compile(
+    rf"(?<![\w@/\\.-])(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?{_DOT})+[a-z][a-z0-9-]{{1,23}}(?![\w-]|\.\w)", re.I
+)
+_HASH = re.compile(r"(?<![0-9a-f])(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})(?![0-9a-f])", re.I)
+_COMMON_TLDS = set(
+    _words(
+        "com net org io ru cn info biz xyz top dev app online site club live me co us uk de fr nl it es pl br in "
+        "jp kr ir kp su ua tk ml ga cf gq pw cc tv ws icu shop store cloud tech space website link click "
+        "fun host press pro gov edu mil int eu ca au ch se no fi dk cz at be hu ro bg gr pt tr il sa ae "
+        "hk tw sg my id th vn ph pk bd ng za ke eg ma mx ar cl pe ve by kz uz az am ge md lt lv ee is ie"
+    )
+)
+_NOT_TLDS = set(
+    _words(
+        "exe dll sys bat cmd ps1 psm1 vbs vbe js jse hta msi lnk zip rar 7z gz tar iso img vhd doc docx xls xlsx "
+        "ppt pptx pdf txt log ini cfg conf json xml yml yaml csv dat bin tmp jpg jpeg png gif bmp html htm php "
+        "asp aspx jsp py sh so dmp one wsf scr cpl ocx drv inf reg db sqlite key pem crt evtx etl dit hive "
+        "local lan internal example invalid test"
+    )
+)
+
+# -- hunt queries in code blocks -------------------------------------------------------------------------
+_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
+_QUERY_LANGUAGES = [
+    ("sigma", re.compile(r"^\s*detection\s*:", re.M)),
+    ("eql", re.compile(r"\b(?:process|file|registry|network|any)\s+where\b|\bsequence\s+by\b", re.I)),
+    ("spl", re.compile(r"\b(?:index|sourcetype)\s*=|\|\s*(?:tstats|stats|table)\b", re.I)),
+    ("kql", re.compile(r"\|\s*where\b|\b(?:Device\w+Events|SecurityEvent|Sysmon\w*)\b|=~|\bhas_any\b", re.I)),
+]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One verbatim span of the article that looks like an observable. ``value`` is refanged."""
+
+    kind: str  # cmdline | registry | ip | domain | url | hash | scheduled_task | service | hunt_query
+    value: str
+    start: int
+    end: int
+    language: str | None = None  # hunt queries: kql | spl | eql | sigma
+
+    def quote(self, article: str) -> str:
+        return article[self.start : self.end]
+
+
+def _trim(text: str, keep: str = "") -> str:
+    strip = "".join(c for c in " \t.,;:)`'\u201d" if c not in keep)
+    return text.rstrip(strip).rstrip()
+
+
+def find_command_lines(article: str) -> list[Candidate]:
+    found: list[Candidate] = []
+    position = 0
+    for match in _COMMAND_START.finditer(article):
+        if match.start() < position:
+            continue
+        if match.group("sub"):
+            word = match.group("sub").lower().removesuffix(".exe")
+            rest = article[match.end() : match.end() + 80]
+            if not re.match(_SUBCOMMANDS[word], rest, re.I):
+                continue
+        tail = article[match.start() : match.start() + _MAX_COMMAND]
+        end_match = _COMMAND_END.search(tail, len(match.group(0)))
+        text = tail[: end_match.start()] if end_match else tail
+        # a second command glued onto the same line (flattened HTML) starts a new candidate
+        glued = _COMMAND_START.search(text, len(match.group(0)) + 1)
+        while glued and not _starts_new_command(text, glued, len(match.group(0))):
+            glued = _COMMAND_START.search(text, glued.end())
+        if glued:
+            text = text[: glued.start()]
+        text = _trim(text, keep=":")
+        tool = (match.group("cmd") or match.group("sub")).strip().strip('"')
+        tool = re.split(r"[\\/]", tool)[-1]
+        if len(text) < 6 or " " not in text or not _looks_like_arguments(tool, text[len(match.group(0)) :]):
+            continue
+        found.append(Candidate("cmdline", text, match.start(), match.start() + len(text)))
+        position = match.start() + len(text)
+    return found
+
+
+_PROSE_WORDS = set(
+    _words(
+        "to and or on in of at by as is was were are be been has had have with from for into via that which the "
+        "a an then also under itself this these those it its executable file binary process tool utility command "
+        "commands script scripts payload malware code shell shells session sessions instance window windows"
+    )
+)
+
+
+def _looks_like_arguments(tool: str, args: str) -> bool:
+    """Real arguments start with a switch, a path, a quote, an operator or a file name; prose starts with a
+    word like "to", "executable" or "executing" (``PowerShell to download …``, ``mshta.exe executing …``)."""
+    tokens = args.split()
+    if not tokens:
+        return False
+    first = tokens[0].rstrip(".,;:" if len(tokens) == 1 else ".,;")
+    if re.match(r"[/\\\"'%$*>|<-]|\w+[=:]|\w[\w-]*\.\w", first):
+        return True
+    if not first.isalpha() or first.lower() in _PROSE_WORDS or re.search(r"(?:ing|ed)$", first.lower()):
+        return False
+    # plain words after the tool: only when the tool is written like a command (lower case or with .exe)
+    written_as_command = tool.islower() or tool.lower().endswith(".exe")
+    return written_as_command and first[0].islower() and len(tokens) >= 2
+
+
+_LAUNCHERS = re.compile(
+    r"(?:^|\s)(?:/[ckr]|-c|-command|-e|-enc|&&?|\|\|?|;|start|runas|psexec(?:64)?(?:\.exe)?|\\\\\S+|"
+    r"cmd(?:\.exe)?|powershell(?:\.exe)?|pwsh(?:\.exe)?|wmic(?:\.exe)?|call|create|/tr|/d|binpath=)$",
+    re.I,
+)
+
+
+def _starts_new_command(text: str, match: re.Match[str], head: int) -> bool:
+    """Flattened HTML glues commands together (``nltest /dclist: net group …``): a tool name after a complete
+    argument starts a new command, but not inside quotes or after a launcher (``cmd /c whoami``)."""
+    before = text[: match.start()]
+    if not before[head:].strip():
+        return False  # the first argument of a command is never a new command
+    if before.count('"') % 2 == 1 or before.count("'") % 2 == 1:
+        return False
+    return not _LAUNCHERS.search(before.rstrip())
+
+
+_SENTENCE_STARTERS = set(_words("The This These That It In On A An And To For With Where When Then By If As Is Was"))
+
+
+def _last_segment(segment: str) -> str:
+    """The key name ending a registry path: Title Case words continue it (``Real-Time Protection``), a lower
+    case word or a switch ends it (``…\\Run key``, ``…\\WDigest /v``)."""
+    words = segment.split(" ")
+    kept = [words[0]]
+    for word in words[1:]:
+        if not word or not (word[0].isupper() or word[0].isdigit()) or word in _SENTENCE_STARTERS:
+            break
+        kept.append(word)
+    return " ".join(kept)
+
+
+def find_registry_paths(article: str) -> list[Candidate]:
+    found = []
+    for match in _REGISTRY.finditer(article):
+        start, text = match.start(), match.group(0)
+        quoted = start > 0 and article[start - 1] in "\"'"
+        closing = article.find(article[start - 1], start) if quoted else -1
+        if quoted and 0 < closing - start < 400:
+            text = article[start:closing]
+        else:
+            head, _, last = text.rstrip("\\").rpartition("\\")
+            text = f"{head}\\{_last_segment(last)}" if head else text
+            if match.group(0).endswith("\\") and text == match.group(0).rstrip("\\"):
+                text += "\\"
+        text = _trim(text)
+        if text.count("\\") >= 1:
+            found.append(Candidate("registry", _canonical_key(text), start, start + len(text)))
+    return found
+
+
+def _canonical_key(path: str) -> str:
+    """``HKCU:\\\\Software\\\\X`` (PowerShell, escaped) → ``HKCU\\Software\\X``."""
+    return re.sub(r"\\{2,}", r"\\", re.sub(r"^(\w+):", r"\1", path))
+
+
+def _valid_ip(text: str) -> bool:
+    octets = refang(text).split(":")[0].split(".")
+    return len(octets) == 4 and all(o.isdigit() and int(o) <= 255 for o in octets)
+
+
+def find_network(article: str) -> list[Candidate]:
+    found: list[Candidate] = []
+    taken: list[tuple[int, int]] = []
+    for match in _URL.finditer(article):
+        text = _trim(match.group(0))
+        found.append(Candidate("url", refang(text), match.start(), match.start() + len(text)))
+        taken.append((match.start(), match.start() + len(text)))
+    for match in _IPV4.finditer(article):
+        if _valid_ip(match.group(0)) and not _inside(match.start(), taken):
+            found.append(Candidate("ip", refang(match.group(0)), match.start(), match.end()))
+    for match in _DOMAIN.finditer(article):
+        text = match.group(0)
+        if _inside(match.start(), taken) or not _plausible_domain(text):
+            continue
+        found.append(Candidate("domain", refang(text).lower(), match.start(), match.end()))
+    return found
+
+
+def _inside(index: int, spans: list[tuple[int, int]]) -> bool:
+    return any(a <= index < b for a, b in spans)
+
+
+def _plausible_domain(text: str) -> bool:
+    plain = refang(text).lower()
+    tld = plain.rsplit(".", 1)[-1]
+    if tld in _NOT_TLDS or plain.replace(".", "").isdigit():
+        return False
+    defanged = plain != text.lower()
+    return defanged or tld in _COMMON_TLDS
+
+
+def find_hashes(article: str) -> list[Candidate]:
+    return [
+        Candidate("hash", m.group(0).lower(), m.start(), m.end())
+        for m in _HASH.finditer(article)
+        if re.search(r"[a-f]", m.group(0), re.I) and re.search(r"\d", m.group(0))
+    ]
+
+
+def find_hunt_queries(article: str) -> list[Candidate]:
+    found = []
+    for match in _FENCE.finditer(article):
+        body = match.group(1).strip()
+        for language, pattern in _QUERY_LANGUAGES:
+            if body and pattern.search(body):
+                start = article.index(body, match.start())
+                found.append(Candidate("hunt_query", body, start, start + len(body), language=language))
+                break
+    return found
+
+
+def _classify_commands(commands: list[Candidate]) -> list[Candidate]:
+    """Scheduled-task and service commands are also candidates of their own kind."""
+    extra = []
+    for c in commands:
+        lower = c.value.lower()
+        if re.search(r"\bschtasks(?:\.exe)?\b.*\s/create\b|register-scheduledtask|new-scheduledtask", lower):
+            extra.append(Candidate("scheduled_task", c.value, c.start, c.end))
+        if re.search(r"\bsc(?:\.exe)?\s+(?:create|config)\b|new-service\b", lower):
+            extra.append(Candidate("service", c.value, c.start, c.end))
+    return extra
+
+
+@dataclass
+class PreExtraction:
+    """Everything the regexes found, by kind, in article order, without duplicates."""
+
+    candidates: list[Candidate]
+
+    def of(self, *kinds: str) -> list[Candidate]:
+        return [c for c in self.candidates if c.kind in kinds]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.candidates:
+            out[c.kind] = out.get(c.kind, 0) + 1
+        return out
+
+
+def pre_extract(article: str) -> PreExtraction:
+    """Run every pattern over ``article``; duplicates (same kind, same normalised value) are dropped."""
+    queries = find_hunt_queries(article)
+    query_spans = [(q.start, q.end) for q in queries]
+    commands = [c for c in find_command_lines(article) if not _inside(c.start, query_spans)]
+    registry = [r for r in find_registry_paths(article) if not _inside(r.start, query_spans)]
+    everything = [
+        *commands,
+        *_classify_commands(commands),
+        *registry,
+        *find_network(article),
+        *find_hashes(article),
+        *queries,
+    ]
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for candidate in sorted(everything, key=lambda c: (c.start, c.kind)):
+        key = (candidate.kind, normalise_item(candidate.value))
+        if key not in seen:
+            seen.add(key)
+            unique.append(candidate)
+    return PreExtraction(unique)
+
+
+def attention_snippets(article: str, candidates: list[Candidate], *, radius: int = 160, budget: int = 2400) -> str:
+    """The article around ``candidates`` (merged windows, in order), at most ``budget`` characters."""
+    windows: list[list[int]] = []
+    for c in sorted(candidates, key=lambda c: c.start):
+        start, end = max(0, c.start - radius), min(len(article), c.end + radius)
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], end)
+        else:
+            windows.append([start, end])
+    parts, used = [], 0
+    for start, end in windows:
+        piece = " ".join(article[start:end].split())
+        if used + len(piece) > budget:
+            piece = piece[: max(0, budget - used)]
+        if not piece:
+            break
+        parts.append(f"… {piece} …")
+        used += len(piece)
+    return "\n".join(parts)

@@ -1,0 +1,142 @@
+"""The deterministic pre-extractor, normalisation and hallucination guard on realistic article text."""
+
+from __future__ import annotations
+
+from ctistudio.pipeline.guard import guard_items, guard_quotes
+from ctistudio.pipeline.models import ExtractedItem, LineageItem
+from ctistudio.pipeline.normalise import ArticleIndex, normalise_item, refang
+from ctistudio.pipeline.preextract import attention_snippets, pre_extract
+from ctistudio.resources import demo_article
+
+
+def values(text: str, kind: str) -> list[str]:
+    return [c.value for c in pre_extract(text).of(kind)]
+
+
+def test_refang_and_normalise_fold_defanging_case_and_whitespace():
+    assert refang("hxxps://cdn[.]evil(.)com[/]x") == "https://cdn.evil.com/x"
+    assert refang("198.51.100[.]23 and user[@]mail[dot]org") == "198.51.100.23 and user@mail.org"
+    assert normalise_item("  `CMD.exe  /c   Whoami` ") == "cmd.exe /c whoami"
+    assert normalise_item("HKLM\\Software\\Run\\") == normalise_item("hklm\\software\\run")
+
+
+def test_demo_article_command_lines_are_found_whole():
+    commands = values(demo_article(), "cmdline")
+    assert "cmd.exe /c nltest /domain_trusts /all_trusts" in commands
+    assert "rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 624 C:\\Windows\\Temp\\lsass.dmp full" in commands
+    assert any(c.startswith("schtasks /create /tn") and c.endswith("/ru SYSTEM /f") for c in commands)
+    # prose that merely names a tool is not a command line
+    assert not any(c.startswith(("mshta chain", "rclone destination")) for c in commands)
+
+
+def test_commands_glued_together_in_flattened_html_are_split():
+    text = (
+        "Discovery commands observed include: nltest /domain_trusts /all_trusts nltest /dclist: "
+        'net group "Domain Admins" /domain File shares were then enumerated.'
+    )
+    first, second, third = values(text, "cmdline")
+    assert (first, second) == ("nltest /domain_trusts /all_trusts", "nltest /dclist:")
+    assert third.startswith('net group "Domain Admins" /domain')
+
+
+def test_prose_mentions_of_tools_are_not_commands():
+    text = "The actor used PowerShell to download the payload and mshta.exe executing a script. SSH shells too."
+    assert values(text, "cmdline") == []
+
+
+def test_registry_paths_keep_title_case_key_names_and_stop_at_prose():
+    text = (
+        "They set HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Real-Time Protection to disable it, "
+        "then wrote the HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run key. PowerShell used "
+        "'HKCU:\\\\Software\\\\Microsoft\\\\Windows\\\\CurrentVersion\\\\Run\\\\App'."
+    )
+    assert values(text, "registry") == [
+        "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows Defender\\Real-Time Protection",
+        "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run",
+        "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\App",
+    ]
+
+
+def test_network_indicators_including_defanged_forms():
+    text = (
+        "C2 at 198.51.100[.]23 and 203.0.113.77:8443, domain lantern-sync[.]workers[.]dev, stage from "
+        "hxxps://cdn-update[.]lantern-sync[.]workers[.]dev/s2.ps1. The DLL lanternsvc.dll and version "
+        "4.18.25050.5 are not indicators; neither is evil.exe."
+    )
+    found = pre_extract(text)
+    assert [c.value for c in found.of("ip")] == ["198.51.100.23", "203.0.113.77:8443"]
+    assert [c.value for c in found.of("url")] == ["https://cdn-update.lantern-sync.workers.dev/s2.ps1"]
+    assert [c.value for c in found.of("domain")] == ["lantern-sync.workers.dev"]
+
+
+def test_hashes_and_hunt_queries():
+    sha256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    text = f"Loader {sha256} and md5 0123456789abcdef0123456789abcdef.\n\n```\nindex=sysmon EventCode=1\n```\n"
+    found = pre_extract(text)
+    assert [c.value for c in found.of("hash")] == [sha256, "0123456789abcdef0123456789abcdef"]
+    [query] = found.of("hunt_query")
+    assert (query.language, query.value) == ("spl", "index=sysmon EventCode=1")
+
+
+def test_service_and_task_candidates_come_from_their_commands():
+    found = pre_extract(demo_article())
+    assert len(found.of("scheduled_task")) == 1 and len(found.of("service")) == 1
+    assert found.of("service")[0].value.startswith("sc.exe create LanternSvc")
+
+
+def test_attention_snippets_are_bounded_and_around_the_candidates():
+    article = demo_article()
+    snippets = attention_snippets(article, pre_extract(article).of("registry"), budget=600)
+    assert "CurrentVersion\\Run" in snippets
+    assert len(snippets) <= 600 + 20
+
+
+def test_article_index_accepts_reflowed_and_refanged_quotes_but_not_inventions():
+    index = ArticleIndex(demo_article())
+    assert index.contains("`lantern-sync.workers.dev` (second stage and C2 over HTTPS)")
+    assert index.contains("CMD.EXE /c   whoami /all")
+    assert not index.contains("cmd.exe /c whoami /priv")
+
+
+def test_guard_drops_items_whose_evidence_or_value_is_not_in_the_article():
+    index = ArticleIndex(demo_article())
+    items = [
+        ExtractedItem(value="cmd.exe /c whoami /all", source_evidence="cmd.exe /c whoami /all"),
+        ExtractedItem(value="cmd.exe /c whoami /all", source_evidence="cmd.exe /c whoami /all"),  # duplicate
+        ExtractedItem(value="vssadmin delete shadows /all /quiet", source_evidence="vssadmin delete shadows /all"),
+        ExtractedItem(value="net user admin /add", source_evidence="cmd.exe /c ipconfig /all"),
+        ExtractedItem(value="ipconfig", source_evidence="ip"),
+    ]
+    kept, dropped = guard_items("cmdline", items, index)
+    assert [k.value for k in kept] == ["cmd.exe /c whoami /all"]
+    assert [d.reason for d in dropped] == ["evidence_not_in_article", "value_not_in_article", "evidence_too_short"]
+
+
+def test_guard_registry_value_names_and_lineage():
+    index = ArticleIndex(demo_article())
+    registry = ExtractedItem(
+        value="HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest\\UseLogonCredential",
+        source_evidence="reg add HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest /v "
+        "UseLogonCredential /t REG_DWORD /d 1 /f",
+    )
+    assert len(guard_items("registry", [registry], index)[0]) == 1
+    real = LineageItem(
+        value="ONENOTE.EXE → mshta.exe",
+        parent="ONENOTE.EXE",
+        child="mshta.exe",
+        source_evidence="`ONENOTE.EXE` spawned\n`mshta.exe`",
+    )
+    invented = LineageItem(
+        value="winword.exe → mshta.exe",
+        parent="winword.exe",
+        child="mshta.exe",
+        source_evidence="`ONENOTE.EXE` spawned `mshta.exe`",
+    )
+    kept, dropped = guard_items("lineage", [real, invented], index)
+    assert [k.attributes["parent"] for k in kept] == ["ONENOTE.EXE"]
+    assert dropped[0].reason == "value_not_in_article"
+
+
+def test_guard_quotes_counts_what_it_drops():
+    good, dropped = guard_quotes(["schtasks /create /tn", "the actor is from Mars", "x"], ArticleIndex(demo_article()))
+    assert good == ["schtasks /create /tn"] and dropped == 2
