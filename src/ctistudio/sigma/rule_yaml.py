@@ -1,0 +1,126 @@
+"""Reading and writing Sigma rule YAML the way the Sigma services need it.
+
+- Dates stay strings (``2024-13-45`` becomes a precise rule issue, not a crash inside the YAML library).
+- A key given twice in one mapping is a YAML error with its line (the Sigma spec forbids it; PyYAML would
+  silently keep the last one).
+- :func:`key_lines` maps key paths (``("detection", "selection")``) to line numbers, so that issues found
+  on the parsed rule can point at a line of the text the model or the user wrote.
+- :func:`dump_rule` writes a rule with the keys in the conventional Sigma order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
+
+KeyPath = tuple[str | int, ...]
+
+# The conventional order of Sigma rule keys (SigmaHQ's convention); unknown keys follow in their own order.
+SIGMA_KEY_ORDER = (
+    "title",
+    "id",
+    "related",
+    "name",
+    "status",
+    "description",
+    "references",
+    "author",
+    "date",
+    "modified",
+    "tags",
+    "logsource",
+    "detection",
+    "fields",
+    "falsepositives",
+    "level",
+)
+
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class RuleLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe YAML loader: no timestamp conversion, duplicate keys rejected with their line."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: let the base constructor report it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r} (each key may appear only once in a mapping)",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every YAML document in ``text`` (raises :class:`yaml.YAMLError` with a mark on bad syntax)."""
+    return list(yaml.load_all(text, Loader=RuleLoader))
+
+
+def error_position(exc: yaml.YAMLError) -> tuple[int | None, int | None]:
+    """1-based (line, column) of a YAML error, when the parser reported one."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None:
+        return None, None
+    return mark.line + 1, mark.column + 1
+
+
+def error_message(exc: yaml.YAMLError) -> str:
+    """A one-line description of a YAML error without PyYAML's multi-line excerpt."""
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    if problem:
+        return f"{problem} ({context})" if context else str(problem)
+    return str(exc).splitlines()[0]
+
+
+def key_lines(text: str) -> dict[KeyPath, int]:
+    """Line number (1-based) of each key and list item of the first document; empty if it does not parse."""
+    try:
+        node = yaml.compose(text, Loader=RuleLoader)
+    except yaml.YAMLError:
+        return {}
+    out: dict[KeyPath, int] = {}
+    if node is not None:
+        for path, line in _walk(node, ()):
+            out.setdefault(path, line)
+    return out
+
+
+def _walk(node: yaml.Node, path: KeyPath) -> Iterator[tuple[KeyPath, int]]:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark.line)
+            yield (*path, key), key_node.start_mark.line + 1
+            yield from _walk(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield (*path, index), item.start_mark.line + 1
+            yield from _walk(item, (*path, index))
+
+
+def ordered_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule's keys in :data:`SIGMA_KEY_ORDER`, unknown keys after them in their original order."""
+    out = {key: rule[key] for key in SIGMA_KEY_ORDER if key in rule}
+    out.update({key: value for key, value in rule.items() if key not in out})
+    return out
+
+
+def dump_rule(rule: Mapping[str, Any]) -> str:
+    """YAML text of a rule, keys in the conventional order, block style, Unicode kept."""
+    return yaml.safe_dump(ordered_rule(rule), sort_keys=False, allow_unicode=True, default_flow_style=False, width=120)

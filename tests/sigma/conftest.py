@@ -1,0 +1,24 @@
+"""Fixtures of the Sigma tests: rule texts from tests/sigma/data and rules from the shared SigmaHQ snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def valid_rule_text() -> str:
+    return (DATA / "valid_rule.yml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def sigmahq_rules(shared: Path) -> Path:
+    return shared / "sigmahq"
+
+
+@pytest.fixture(scope="session")
+def certutil_rule_path(sigmahq_rules: Path) -> Path:
+    return sigmahq_rules / "rules/windows/process_creation/proc_creation_win_certutil_download.yml"
