@@ -21,6 +21,7 @@ GROUPS: list[tuple[str, str | None]] = [
     ("ctistudio.cli.llm", "llm"),
     ("ctistudio.cli.init", None),
     ("ctistudio.cli.demo", None),
+    ("ctistudio.cli.serve", None),
 ]
 
 
