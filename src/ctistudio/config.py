@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     sources_file: Path | None = Field(None, validation_alias=_env("CTISTUDIO_SOURCES_FILE"))
     fetch_concurrency: int = Field(8, ge=1, le=64, validation_alias=_env("CTISTUDIO_FETCH_CONCURRENCY"))
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, validation_alias=_env("CTISTUDIO_MAX_UPLOAD_BYTES"))
+    fetch_timeout: float = Field(20.0, gt=0, le=600, validation_alias=_env("CTISTUDIO_FETCH_TIMEOUT"))
+    fetch_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias=_env("CTISTUDIO_FETCH_MAX_BYTES"))
+    fetch_max_redirects: int = Field(5, ge=0, le=20, validation_alias=_env("CTISTUDIO_FETCH_MAX_REDIRECTS"))
+    fetch_host_interval: float = Field(1.0, ge=0, le=60, validation_alias=_env("CTISTUDIO_FETCH_HOST_INTERVAL"))
 
     # -- pipeline --------------------------------------------------------------------------------
     rank_threshold: float = Field(6.0, ge=1, le=10, validation_alias=_env("CTISTUDIO_RANK_THRESHOLD"))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the ctistudio schema (run by :mod:`ctistudio.store.migrate`)."""
