@@ -17,6 +17,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["ctistudio.testing.fixtures"]
+
 # -- network guard ---------------------------------------------------------------------------------
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

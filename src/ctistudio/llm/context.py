@@ -18,7 +18,8 @@ TokenCounter = Callable[[str], Awaitable[int]]
 # Estimates can be a little off even with a server tokenizer (chat templates add tokens): keep a margin.
 SAFETY_TOKENS = 32
 SAFETY_FRACTION = 0.02
-_BOUNDARIES = ("\n\n", ".\n", ". ", "\n", "; ", " ")
+# Where a cut may end, best first: paragraph, sentence, line, clause, word.
+_BOUNDARIES = ("\n\n", ".\n", ". ", "? ", "! ", "\n", "; ", ", ", " ")
 
 
 def truncation_marker(removed_chars: int, context_length: int) -> str:
@@ -97,27 +98,36 @@ async def fit_request(
 
     messages = list(request.messages)
     removed = 0
-    share = room // len(cuttable)  # each truncatable part gets an equal share of what is left
-    for index in cuttable:
-        message = messages[index]
-        tokens = counts[index]
-        if tokens <= share:
+    # Water-filling: small truncatable parts stay whole, the rest share what is left equally.
+    order = sorted(cuttable, key=lambda i: counts[i])
+    left = room
+    for position, index in enumerate(order):
+        share = left // (len(order) - position)
+        if counts[index] <= share:
+            left -= counts[index]
             continue
-        text = message.content
-        marker = truncation_marker(len(text), context_length)
-        target_tokens = share - await count(marker)
-        ratio = len(text) / max(tokens, 1)
-        keep = int(target_tokens * ratio)
-        for _ in range(4):  # shrink until the counter agrees (exact counters disagree with the ratio a bit)
-            shortened = cut_at_boundary(text, keep)
-            candidate = shortened + truncation_marker(len(text) - len(shortened), context_length)
-            if await count(candidate) <= share:
-                break
-            keep = int(keep * 0.9)
+        text = messages[index].content
+        shortened, candidate = await _shrink(text, counts[index], share, context_length, count)
         removed += len(text) - len(shortened)
-        messages[index] = Message(role=message.role, content=candidate, truncatable=True)
+        messages[index] = Message(role=messages[index].role, content=candidate, truncatable=True)
+        left -= share
     fitted = request.model_copy(update={"messages": messages, "max_tokens": reserve})
     new_total = sum([await count(m.content) for m in messages]) + overhead
     return fitted, ContextFit(
         context_length=context_length, prompt_tokens=new_total, reserved_for_output=reserve, truncated_chars=removed
     )
+
+
+async def _shrink(text: str, tokens: int, target: int, window: int, count: TokenCounter) -> tuple[str, str]:
+    """``(kept, kept + marker)``: the longest boundary-cut prefix of ``text`` that fits ``target`` tokens."""
+    chars_per_token = len(text) / max(tokens, 1)
+    keep = int((target - await count(truncation_marker(len(text), window))) * chars_per_token)
+    for _ in range(16):  # shrink until the counter agrees (exact counters disagree with the ratio a little)
+        if keep <= 0:
+            break
+        kept = cut_at_boundary(text, keep)
+        candidate = kept + truncation_marker(len(text) - len(kept), window)
+        if await count(candidate) <= target:
+            return kept, candidate
+        keep = int(keep * 0.85)
+    return "", truncation_marker(len(text), window).lstrip()

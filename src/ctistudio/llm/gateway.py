@@ -12,6 +12,7 @@ schema-constrained answers into validated objects with one repair attempt.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, overload
@@ -24,7 +25,7 @@ from ctistudio.llm.errors import BadOutput
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.providers import auto_chain, build_provider
 from ctistudio.llm.router import EndpointRegistry, Router, RouterPolicy
-from ctistudio.llm.structured import parse_structured, repair_prompt
+from ctistudio.llm.structured import extract_json, parse_structured, repair_prompt
 from ctistudio.llm.types import (
     ChatRequest,
     ChatResult,
@@ -38,6 +39,13 @@ from ctistudio.llm.types import (
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+
+
+@functools.lru_cache(maxsize=256)
+def schema_of(output_type: type[BaseModel]) -> dict[str, Any]:
+    """``output_type``'s JSON Schema, computed once per type (pydantic rebuilds it on every call)."""
+    return output_type.model_json_schema()
+
 
 Prompt = str | list[Message] | list[dict[str, Any]] | ChatRequest
 
@@ -122,7 +130,7 @@ class Gateway:
             request = ChatRequest(messages=messages, task=Task(task), model=model, **options)
         if output_type is not None and request.response_schema is None:
             request = request.model_copy(
-                update={"response_schema": output_type.model_json_schema(), "schema_name": output_type.__name__}
+                update={"response_schema": schema_of(output_type), "schema_name": output_type.__name__}
             )
         elif schema is not None:
             request = request.model_copy(update={"response_schema": schema})
@@ -175,10 +183,9 @@ class Gateway:
                     Message(role="assistant", content=result.text[:8000]),
                     Message(role="user", content=repair_prompt(first_error, request.response_schema)),
                 ],
-                "model": result.model or request.model,
             }
         )
-        repaired = await router.complete(repair)
+        repaired = await self._answering_router(router, result).complete(repair)
         try:
             repaired.parsed = self._decode(repaired, request.response_schema, output_type)
         except BadOutput as error:
@@ -191,16 +198,31 @@ class Gateway:
         repaired.attempts += result.attempts
         return repaired
 
+    def _answering_router(self, router: Router, result: ChatResult) -> Router:
+        """A router over just the provider that produced ``result`` (the repair goes back to the same model)."""
+        for candidate in router.providers:
+            if candidate.name == result.provider and len(router.providers) > 1:
+                key = f"={candidate.endpoint}"
+                if key not in self._routers:
+                    policy = RouterPolicy(**{**self.policy.__dict__, "check_health": False})
+                    self._routers[key] = Router(
+                        [candidate], policy=policy, endpoints=self._endpoints, health_cache=self._health
+                    )
+                return self._routers[key]
+        return router
+
     @staticmethod
     def _decode(result: ChatResult, schema: dict[str, Any], output_type: type[BaseModel] | None) -> Any:
+        """The answer as the schema's value (or a validated ``output_type`` instance); BadOutput otherwise."""
         text = result.text or ""
-        value = parse_structured(text, schema)
         if output_type is None:
-            return value
+            return parse_structured(text, schema)
+        value = extract_json(text)
         try:
             return output_type.model_validate(value)
         except ValidationError as exc:
-            raise BadOutput(f"the model's JSON does not fit {output_type.__name__}: {exc}", raw=text) from exc
+            problems = "; ".join(f"{'/'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:20])
+            raise BadOutput(f"the model's JSON does not fit {output_type.__name__}: {problems}", raw=text) from exc
 
     async def stream(
         self,

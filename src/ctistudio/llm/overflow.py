@@ -21,10 +21,10 @@ class OverflowFacts:
 
 _INT = r"(\d[\d,]*)"
 
-# (pattern, group index of prompt tokens or 0, group index of context length or 0)
+# (pattern, group index of prompt tokens or 0, group index of context length or 0); first match wins.
 _PATTERNS: list[tuple[re.Pattern[str], int, int]] = [
-    # LM Studio: "Trying to keep the first 15857 tokens when context the overflows. However, the model is
-    # loaded with context length of only 4096 tokens, which is not enough."
+    # LM Studio (llama.cpp engine): "Trying to keep the first 15857 tokens when context the overflows. However,
+    # the model is loaded with context length of only 4096 tokens, which is not enough."
     (
         re.compile(
             rf"keep the first {_INT} tokens when context (?:the )?overflows.*?context length of only {_INT} tokens",
@@ -34,15 +34,30 @@ _PATTERNS: list[tuple[re.Pattern[str], int, int]] = [
         2,
     ),
     (re.compile(rf"context length of only {_INT} tokens", re.I), 0, 1),
-    # llama-server: "request (5630 tokens) exceeds the available context size (2048 tokens)"
+    # LM Studio (MLX engine): "The number of tokens to keep from the initial prompt is greater than the
+    # context length" / "Context size has been exceeded"
+    (re.compile(r"tokens to keep from the initial prompt is greater than the context length", re.I), 0, 0),
+    (re.compile(r"context size has been exceeded", re.I), 0, 0),
+    # llama-server: "request (5630 tokens) exceeds the available context size (2048 tokens), try increasing it"
     (re.compile(rf"request \({_INT} tokens\) exceeds the available context size \({_INT} tokens\)", re.I), 1, 2),
     (re.compile(r"exceeds the available context size", re.I), 0, 0),
-    # OpenAI / llama-cpp-python: "maximum context length is 4096 tokens. However, you requested 5638 tokens"
-    (re.compile(rf"maximum context length is {_INT} tokens.*?requested {_INT} tokens", re.I | re.S), 2, 1),
+    # llama-cpp-python: "This model's maximum context length is 4096 tokens. However, you requested 5638 tokens
+    # (5630 in the messages, 8 in the completion)" — the prompt is the "in the messages" figure.
+    (re.compile(rf"maximum context length is {_INT} tokens.*?\({_INT} in the messages", re.I | re.S), 2, 1),
+    # OpenAI: "This model's maximum context length is 128000 tokens. However, your messages resulted in
+    # 130000 tokens." (older: "you requested N tokens")
+    (
+        re.compile(rf"maximum context length is {_INT} tokens.*?(?:requested|resulted in) {_INT} tokens", re.I | re.S),
+        2,
+        1,
+    ),
     # Anthropic: "prompt is too long: 215000 tokens > 200000 maximum"
     (re.compile(rf"prompt is too long: {_INT} tokens > {_INT} maximum", re.I), 1, 2),
-    # Ollama: "the input length exceeds the context length" / "input length exceeds maximum context length"
-    (re.compile(r"input length exceeds (?:the )?(?:maximum )?context length", re.I), 0, 0),
+    # Ollama: "the input length exceeds the context length" (embed, truncate=false), "input length exceeds
+    # maximum context length", "prompt too long; exceeded max context length by 58 tokens"
+    (re.compile(r"input (?:length )?exceeds (?:the )?(?:maximum )?context length", re.I), 0, 0),
+    (re.compile(r"exceeded (?:the )?max(?:imum)? context length", re.I), 0, 0),
+    # Machine-readable codes, and the seed's own words.
     (re.compile(r"context_length_exceeded|exceed_context_size_error|context overflow", re.I), 0, 0),
 ]
 
@@ -72,11 +87,15 @@ def _find_json_int(text: str, key: str) -> int | None:
 
 _MODEL_MISSING = re.compile(
     r"model[_ ]not[_ ]found|no models? (?:are )?loaded|model .{0,120}? not found|not a valid model|"
-    r"try pulling it first|failed to load model",
+    r"invalid model identifier|model .{0,120}? does not exist|try pulling it first|failed to load model",
     re.I | re.S,
 )
 
 
 def looks_like_model_missing(text: str) -> bool:
-    """True when an error body says the model is unknown or not loaded."""
+    """True when an error message or body says the model is unknown or not loaded.
+
+    Covers LM Studio ("Invalid model identifier …", "No models loaded …", code ``model_not_found``), OpenAI
+    ("The model `x` does not exist …"), Ollama ("model 'x' not found, try pulling it first").
+    """
     return bool(_MODEL_MISSING.search(text))

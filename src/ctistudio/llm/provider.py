@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
-from ctistudio.llm.errors import Unsupported
+from ctistudio.llm.errors import LLMError, Unsupported
 from ctistudio.llm.types import ChatRequest, ChatResult, EmbeddingResult, Health, ModelInfo, StreamDelta, Task
 
 # Conservative token estimate when a server offers no tokenizer: ~3 characters per token. English prose
@@ -110,8 +110,9 @@ class Provider(ABC):
         started = time.perf_counter()
         try:
             await self.models()
-        except Exception as exc:
-            return Health(provider=self.name, ok=False, detail=str(exc))
+        except Exception as exc:  # a probe reports whatever went wrong instead of raising it
+            detail = exc.message if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
+            return Health(provider=self.name, ok=False, detail=detail, fix=getattr(exc, "fix", None))
         return Health(provider=self.name, ok=True, detail="reachable", latency_s=time.perf_counter() - started)
 
     async def aclose(self) -> None:

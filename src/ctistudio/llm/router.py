@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ctistudio.llm.context import fit_request
+from ctistudio.llm.context import context_fix, fit_request
 from ctistudio.llm.errors import (
     AuthenticationFailed,
     ContextOverflow,
@@ -37,7 +38,7 @@ from ctistudio.llm.errors import (
     RateLimited,
     Unsupported,
 )
-from ctistudio.llm.provider import Provider
+from ctistudio.llm.provider import TOKENS_PER_MESSAGE_ESTIMATE, Provider
 from ctistudio.llm.types import ChatRequest, ChatResult, ContextFit, EmbeddingResult, Health, ModelInfo, StreamDelta
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,10 @@ class Router(Provider):
         self.policy = policy or RouterPolicy()
         self.endpoints = endpoints or EndpointRegistry()
         self._health_cache = health_cache if health_cache is not None else {}
-        self._context_cache: dict[tuple[str, str], int | None] = {}
+        # (endpoint, model) -> (expires at, loaded window); the window can change when a model is reloaded
+        self._context_cache: dict[tuple[str, str], tuple[float, int | None]] = {}
+        # (endpoint, model) -> factor by which the server's token counts exceed our estimate (learned on overflow)
+        self._token_scale: dict[tuple[str, str], float] = {}
         self._sleep = sleep
 
     # -- chain walking ---------------------------------------------------------------------------
@@ -172,7 +176,7 @@ class Router(Provider):
             if self.policy.check_health and len(self.providers) > 1:
                 health = await self._health_of(provider)
                 if not health.ok:
-                    failures[provider.name] = ProviderUnavailable(health.detail, provider=provider.name)
+                    failures[provider.name] = ProviderUnavailable(health.detail, provider=provider.name, fix=health.fix)
                     continue
             yield provider
 
@@ -203,9 +207,13 @@ class Router(Provider):
                 return error
         if failures and all(isinstance(e, ContextOverflow) for e in failures.values()):
             return next(iter(failures.values()))  # type: ignore[return-value]
-        summary = "; ".join(f"{name}: {error}" for name, error in failures.items()) or "no provider configured"
-        first_fix = next((getattr(e, "fix", None) for e in failures.values() if getattr(e, "fix", None)), None)
-        return NoProviderAvailable(f"no provider could answer ({summary})", failures=failures, fix=first_fix)
+        summary = "; ".join(_labelled(name, getattr(e, "message", str(e))) for name, e in failures.items())
+        fixes = {_labelled(name, e.fix) for name, e in failures.items() if getattr(e, "fix", None)}  # type: ignore[attr-defined]
+        return NoProviderAvailable(
+            f"no provider could answer ({summary or 'no provider configured'})",
+            failures=failures,
+            fix=" | ".join(sorted(fixes)) or None,
+        )
 
     # -- retries -----------------------------------------------------------------------------------
     async def _with_retries(self, provider: Provider, call: Callable[[], Awaitable[T]]) -> tuple[T, int]:
@@ -236,23 +244,33 @@ class Router(Provider):
 
     # -- context ----------------------------------------------------------------------------------
     async def _window(self, provider: Provider, model: str) -> int | None:
+        """The model's loaded window, cached for ``health_ttl`` seconds (one model-list call per period)."""
         key = (provider.endpoint, model)
-        if key not in self._context_cache:
-            try:
-                self._context_cache[key] = await provider.context_length(model)
-            except ProviderError as error:
-                log.debug("%s: context length of %s unknown (%s)", provider.name, model, error)
-                return None
-        return self._context_cache[key]
+        cached = self._context_cache.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            window = await provider.context_length(model)
+        except ProviderError as error:
+            log.debug("%s: context length of %s unknown (%s)", provider.name, model, error)
+            return None
+        self._context_cache[key] = (now + max(self.policy.health_ttl, 1.0), window)
+        return window
 
-    async def _fit(
-        self, provider: Provider, request: ChatRequest, window: int | None
-    ) -> tuple[ChatRequest, ContextFit]:
-        model = request.model or ""
+    def _counter(self, provider: Provider, model: str, scale: float | None = None) -> Callable[[str], Awaitable[int]]:
+        factor = scale if scale is not None else self._token_scale.get((provider.endpoint, model), 1.0)
 
         async def count(text: str) -> int:
-            return await provider.count_tokens(text, model)
+            tokens = await provider.count_tokens(text, model)
+            return tokens if factor == 1.0 else math.ceil(tokens * factor)
 
+        return count
+
+    async def _fit(
+        self, provider: Provider, request: ChatRequest, window: int | None, scale: float | None = None
+    ) -> tuple[ChatRequest, ContextFit]:
+        count = self._counter(provider, request.model or "", scale)
         return await fit_request(request, context_length=window, count=count, provider=provider.name)
 
     async def _run_on(
@@ -260,7 +278,8 @@ class Router(Provider):
     ) -> tuple[T, ContextFit, int]:
         """Fit ``request`` to the provider's window and run ``make_call`` with retries.
 
-        On a server-reported overflow the request is fitted again once with the reported numbers.
+        On an overflow reported by the server the request is fitted again ONCE with the reported numbers;
+        when that changes nothing, or the server overflows again, the overflow goes up (→ next provider).
         """
         model = request.model or ""
         window = await self._window(provider, model)
@@ -268,40 +287,61 @@ class Router(Provider):
         try:
             value, attempts = await self._with_retries(provider, lambda: make_call(fitted))
         except ContextOverflow as overflow:
-            fitted, fit = await self._rebudget(provider, request, overflow, window, fit)
+            self._explain(provider, fitted, overflow)
+            fitted, fit = await self._rebudget(provider, request, fitted, overflow, window)
             value, attempts = await self._with_retries(provider, lambda: make_call(fitted))
         return value, fit, attempts
+
+    @staticmethod
+    def _explain(provider: Provider, sent: ChatRequest, overflow: ContextOverflow) -> None:
+        """Give a server-reported overflow the model and the exact command that fixes it."""
+        overflow.model = overflow.model or sent.model
+        overflow.provider = overflow.provider or provider.name
+        if overflow.prompt_tokens and sent.model:
+            overflow.fix = context_fix(sent.model, overflow.prompt_tokens + sent.max_tokens, provider.name)
 
     async def _rebudget(
         self,
         provider: Provider,
         request: ChatRequest,
+        sent: ChatRequest,
         overflow: ContextOverflow,
         known: int | None,
-        sent: ContextFit,
     ) -> tuple[ChatRequest, ContextFit]:
-        """Fit again with the window the server reported. Raises when nothing can be cut."""
+        """Fit ``request`` again with the window and token count the server reported.
+
+        When the server counted more prompt tokens than we estimated, our counts are scaled up by that
+        factor (remembered for the next calls). Raises ``overflow`` when the new fit would send the same
+        request again: that would be a blind retry.
+        """
         model = request.model or ""
+        key = (provider.endpoint, model)
+        count = self._counter(provider, model, 1.0)
+        estimate = sum([await count(m.content) for m in sent.messages]) + TOKENS_PER_MESSAGE_ESTIMATE * len(
+            sent.messages
+        )
+        scale = self._token_scale.get(key, 1.0)
+        if overflow.prompt_tokens and estimate:
+            scale = max(scale, overflow.prompt_tokens / estimate)
+            self._token_scale[key] = scale
         window = overflow.context_length
         if not window:
-            self._context_cache.pop((provider.endpoint, model), None)
+            self._context_cache.pop(key, None)
             fresh = await self._window(provider, model)
             window = fresh if fresh and fresh != known else None
         if not window:
             # The server gave no numbers: assume a window a quarter smaller than what we sent.
-            sent_tokens = (
-                overflow.prompt_tokens
-                or sent.prompt_tokens
-                or sum([await provider.count_tokens(m.content, model) for m in request.messages])
-            )
-            window = int((sent_tokens + sent.reserved_for_output) * 0.75)
-        self._context_cache[(provider.endpoint, model)] = window
+            window = int((overflow.prompt_tokens or estimate * scale) * 0.75) + sent.max_tokens
+        self._context_cache[key] = (time.monotonic() + max(self.policy.health_ttl, 1.0), window)
         log.info("%s: server reported overflow; re-fitting %s to a %d-token window", provider.name, model, window)
         try:
-            return await self._fit(provider, request, window)
+            fitted, fit = await self._fit(provider, request, window, scale)
         except ContextOverflow as error:
             error.fix = error.fix or overflow.fix
             raise error from overflow
+        if fitted.messages == sent.messages and fitted.max_tokens >= sent.max_tokens:
+            raise overflow
+        return fitted, fit
 
     # -- chat ---------------------------------------------------------------------------------------
     async def complete(self, request: ChatRequest) -> ChatResult:
@@ -350,6 +390,7 @@ class Router(Provider):
                     return iterator, await anext(iterator)
                 except BaseException:
                     st.release()
+                    await _close(iterator)
                     raise
 
             try:
@@ -368,6 +409,7 @@ class Router(Provider):
                     delta = await anext(iterator, None)
             finally:
                 state.release()
+                await _close(iterator)  # the caller may stop early: close the HTTP stream now
             return
         raise self._give_up(failures)
 
@@ -410,8 +452,9 @@ class Router(Provider):
             health = await self._health_of(provider)
             if health.ok:
                 return health
-            failures[provider.name] = ProviderUnavailable(health.detail)
-        return Health(provider=self.name, ok=False, detail=str(self._give_up(failures)))
+            failures[provider.name] = ProviderUnavailable(health.detail, fix=health.fix)
+        error = self._give_up(failures)
+        return Health(provider=self.name, ok=False, detail=error.message, fix=error.fix)
 
     async def aclose(self) -> None:
         for provider in self.providers:
@@ -422,3 +465,14 @@ class Router(Provider):
             if provider.name == provider_name:
                 return self.endpoints.get(provider)
         raise KeyError(provider_name)
+
+
+def _labelled(name: str, text: str) -> str:
+    """``name: text`` unless the text already starts with the provider's name."""
+    return text if text.startswith(f"{name}:") or text.startswith(f"{name} ") else f"{name}: {text}"
+
+
+async def _close(iterator: AsyncIterator[StreamDelta]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()

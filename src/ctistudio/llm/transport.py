@@ -34,6 +34,9 @@ from ctistudio.llm.overflow import classify_overflow, looks_like_model_missing
 
 log = logging.getLogger(__name__)
 
+# Failures to *reach* a server: the only ones that move on to the next candidate host.
+_CONNECT_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout)
+
 # Fixes appended to errors, per failure kind; providers pass their own (e.g. LM Studio's troubleshooting).
 FixFor = Callable[[str], str | None]
 
@@ -116,6 +119,7 @@ class HttpTransport:
             self._headers.setdefault("Authorization", f"Bearer {api_key}")
         self._fix_for = fix_for or (lambda kind: None)
         self._clients: dict[int, httpx.AsyncClient] = {}
+        self._default_timeout = httpx.Timeout(timeout, connect=connect_timeout)
 
     # -- client management -------------------------------------------------------------------------
     def _client(self) -> httpx.AsyncClient:
@@ -127,7 +131,7 @@ class HttpTransport:
             self._clients = {k: c for k, c in self._clients.items() if not c.is_closed and k == key}
             client = httpx.AsyncClient(
                 headers=self._headers,
-                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                timeout=self._default_timeout,
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
                 trust_env=False,  # a proxy from the environment must not sit between us and a local server
             )
@@ -157,7 +161,7 @@ class HttpTransport:
         for url in urls:
             try:
                 response = await self._client().request(method, url, json=json_body, timeout=self._timeout(timeout))
-            except httpx.ConnectError as exc:
+            except _CONNECT_FAILURES as exc:
                 last_exc = exc
                 log.debug("%s: cannot connect to %s (%s)", self.provider, url, exc)
                 continue
@@ -192,8 +196,9 @@ class HttpTransport:
                     except httpx.HTTPError as exc:
                         raise self._dropped_error(url, exc) from exc
                     return
-            except httpx.ConnectError as exc:
+            except _CONNECT_FAILURES as exc:
                 last_exc = exc
+                log.debug("%s: cannot connect to %s (%s)", self.provider, url, exc)
                 continue
             except httpx.TimeoutException as exc:
                 raise self._timeout_error(url, exc) from exc
@@ -203,10 +208,16 @@ class HttpTransport:
 
     # -- helpers -----------------------------------------------------------------------------------
     def _timeout(self, timeout: float | None) -> httpx.Timeout:
-        return httpx.Timeout(timeout or self.timeout, connect=self.connect_timeout)
+        if not timeout or timeout == self.timeout:
+            return self._default_timeout
+        return httpx.Timeout(timeout, connect=self.connect_timeout)
 
     def _ordered_bases(self) -> list[str]:
         return [self.base_url] + [c for c in self.candidates if c != self.base_url]
+
+    def url_for(self, path: str) -> str:
+        """The full URL of ``path`` at the base URL that answered last."""
+        return self._join(self.base_url, path)
 
     @staticmethod
     def _join(base: str, path: str) -> str:
@@ -252,7 +263,7 @@ class HttpTransport:
                 fix=self._fix_for("rate"),
                 **common,
             )
-        if status in (400, 404, 422) and looks_like_model_missing(text):
+        if status in (400, 404, 422) and looks_like_model_missing(body):
             return ModelNotLoaded(f"{self.provider}: {text}", fix=self._fix_for("model"), **common)
         if status == 408:
             return ProviderUnavailable(f"{self.provider} timed out (HTTP 408)", fix=self._fix_for("timeout"), **common)
@@ -263,6 +274,17 @@ class HttpTransport:
                 f"{self.provider} failed with HTTP {status}: {text}", fix=self._fix_for("server"), **common
             )
         return BadRequest(f"{self.provider} rejected the request (HTTP {status}): {text}", **common)
+
+    def error_from_event(self, event: dict[str, Any], url: str | None = None) -> ProviderError:
+        """The error carried by a stream frame (``{"error": …}`` sent after HTTP 200, as LM Studio does).
+
+        Mapped like an HTTP error: an overflow or a missing model by its wording, anything else as a
+        server failure (the request itself was accepted).
+        """
+        error = event.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 500
+        return self.map_status(status, json.dumps(event), url or self.base_url)
 
     def _connect_error(self, urls: list[str], exc: Exception | None) -> ProviderUnavailable:
         tried = ", ".join(urls)

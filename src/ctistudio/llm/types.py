@@ -116,6 +116,7 @@ class ModelInfo(BaseModel):
     format: str | None = None  # gguf | mlx
     size_bytes: int | None = None
     instances: list[str] = Field(default_factory=list)
+    instance_context_lengths: dict[str, int] = Field(default_factory=dict)  # loaded instance id → its window
 
 
 class Health(BaseModel):
@@ -126,6 +127,7 @@ class Health(BaseModel):
     detail: str = ""
     url: str | None = None
     latency_s: float | None = None
+    fix: str | None = None  # what to do when not ok
 
 
 class EmbeddingResult(BaseModel):

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ctistudio.llm.errors import BadRequest, ModelNotLoaded, ProviderError
+from ctistudio.llm.errors import AuthenticationFailed, BadRequest, ModelNotLoaded, ProviderError
 from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
 from ctistudio.llm.types import ModelInfo
 
 log = logging.getLogger(__name__)
 
 FALLBACK_HOSTS = ["localhost", "127.0.0.1", "host.docker.internal"]
+_UNEXPECTED_ENDPOINT = re.compile(r"unexpected endpoint or method", re.I)
 EMBEDDING_FALLBACK_HOSTS = ["localhost", "host.docker.internal"]
 
 
@@ -34,7 +36,7 @@ class LoadResult(BaseModel):
     context_length: int | None
     reused: bool
     load_time_seconds: float | None = None
-    unloaded: list[str] = []
+    unloaded: list[str] = Field(default_factory=list)
     method: str = "rest"  # rest | lms
 
 
@@ -77,17 +79,39 @@ class LMStudioProvider(OpenAICompatibleProvider):
         }.get(kind)
 
     # -- model state -----------------------------------------------------------------------------------
-    async def _native(self, path: str) -> Any:
-        response = await self.transport.request("GET", path, timeout=10)
-        return response.json()
+    async def _native(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call a native REST endpoint. A server too old to have it answers HTTP 200 with
+        ``{"error": "Unexpected endpoint or method. (GET /api/v1/models)"}``: that becomes a 404 BadRequest."""
+        response = await self.transport.request(method, path, json_body=body, timeout=10 if method == "GET" else None)
+        try:
+            data = response.json() if response.content else {}
+        except ValueError as exc:
+            raise BadRequest(
+                f"LM Studio answered {path} with something that is not JSON: {response.text[:200]}",
+                provider=self.name,
+                url=str(response.url),
+                status_code=response.status_code,
+            ) from exc
+        if isinstance(data, dict) and "error" in data and _UNEXPECTED_ENDPOINT.search(str(data["error"])):
+            raise BadRequest(
+                f"this LM Studio has no {method} {path} (an older version)",
+                provider=self.name,
+                url=str(response.url),
+                status_code=404,
+                body=response.text[:500],
+            )
+        if not isinstance(data, dict):
+            raise BadRequest(f"LM Studio answered {path} unexpectedly: {response.text[:200]}", provider=self.name)
+        return data
 
     async def models(self) -> list[ModelInfo]:
+        """Models with loaded state and loaded context: /api/v1/models, else /api/v0/models, else /v1/models."""
         try:
-            return self._from_v1(await self._native("/api/v1/models"))
+            return self._from_v1(await self._native("GET", "/api/v1/models"))
         except (BadRequest, ModelNotLoaded) as error:
             log.debug("lmstudio: /api/v1/models unavailable (%s); trying /api/v0/models", error)
         try:
-            return self._from_v0(await self._native("/api/v0/models"))
+            return self._from_v0(await self._native("GET", "/api/v0/models"))
         except (BadRequest, ModelNotLoaded) as error:
             log.debug("lmstudio: /api/v0/models unavailable (%s); using /v1/models", error)
         return await super().models()
@@ -96,21 +120,22 @@ class LMStudioProvider(OpenAICompatibleProvider):
         out = []
         for item in data.get("models") or []:
             instances = item.get("loaded_instances") or []
-            windows = [(i.get("config") or {}).get("context_length") for i in instances]
-            windows = [w for w in windows if w]
+            windows = {i.get("id", ""): (i.get("config") or {}).get("context_length") for i in instances}
+            known = {k: v for k, v in windows.items() if isinstance(v, int)}
             quant = item.get("quantization") or {}
             out.append(
                 ModelInfo(
                     id=item.get("key", ""),
                     provider=self.name,
                     loaded=bool(instances),
-                    context_length=max(windows) if windows else None,
+                    context_length=max(known.values()) if known else None,
                     max_context_length=item.get("max_context_length"),
                     type=item.get("type"),
                     quantization=quant.get("name") if isinstance(quant, dict) else quant,
                     format=item.get("format"),
                     size_bytes=item.get("size_bytes"),
-                    instances=[i.get("id", "") for i in instances],
+                    instances=list(windows),
+                    instance_context_lengths=known,
                 )
             )
         return out
@@ -119,17 +144,20 @@ class LMStudioProvider(OpenAICompatibleProvider):
         out = []
         for item in data.get("data") or []:
             loaded = item.get("state") == "loaded"
+            window = item.get("loaded_context_length") if loaded else None
+            kind = item.get("type")
             out.append(
                 ModelInfo(
                     id=item.get("id", ""),
                     provider=self.name,
                     loaded=loaded,
-                    context_length=item.get("loaded_context_length") if loaded else None,
+                    context_length=window,
                     max_context_length=item.get("max_context_length"),
-                    type=item.get("type"),
+                    type="embedding" if kind == "embeddings" else kind,
                     quantization=item.get("quantization"),
                     format=item.get("compatibility_type"),
                     instances=[item.get("id", "")] if loaded else [],
+                    instance_context_lengths={item.get("id", ""): window} if loaded and window else {},
                 )
             )
         return out
@@ -138,15 +166,23 @@ class LMStudioProvider(OpenAICompatibleProvider):
         """Loaded window from the server; else LMSTUDIO_CONTEXT_LENGTH_<slug>; else LMSTUDIO_MAX_CONTEXT."""
         try:
             for info in await self.models():
-                if (info.id == model or model in info.instances) and info.context_length:
+                if model in info.instance_context_lengths:
+                    return info.instance_context_lengths[model]
+                if info.id == model and info.context_length:
                     return info.context_length
         except ProviderError as error:
+            if isinstance(error, AuthenticationFailed):
+                raise
             log.debug("lmstudio: cannot read model state (%s)", error)
         return self.context_override(model) or self.max_context
 
     # -- loading ---------------------------------------------------------------------------------------
     async def load(self, model: str, context_length: int | None = None, *, ttl: int | None = None) -> LoadResult:
-        """Load ``model`` with at least ``context_length`` tokens, reusing a loaded instance that has enough."""
+        """Load ``model`` with at least ``context_length`` tokens, reusing a loaded instance that has enough.
+
+        Loading a loaded model again would stack a second instance (``<key>:2``) at default settings, so an
+        instance that is big enough is reused, and smaller instances are unloaded before loading anew.
+        """
         infos = {i.id: i for i in await self.models()}
         info = infos.get(model)
         if info is None and infos:
@@ -157,27 +193,27 @@ class LMStudioProvider(OpenAICompatibleProvider):
                 model=model,
                 fix=f"Download it in LM Studio (`lms get {model}`) or use one of the listed keys.",
             )
-        if info and info.loaded and (context_length is None or (info.context_length or 0) >= context_length):
-            return LoadResult(
-                model=model,
-                instance_id=info.instances[0] if info.instances else model,
-                context_length=info.context_length,
-                reused=True,
-            )
+        if info is not None and info.loaded:
+            best = max(info.instance_context_lengths.items(), key=lambda kv: kv[1], default=None)
+            if best is not None and (context_length is None or best[1] >= context_length):
+                return LoadResult(model=model, instance_id=best[0], context_length=best[1], reused=True)
+            if best is None and context_length is None:
+                instance = info.instances[0] if info.instances else model
+                return LoadResult(model=model, instance_id=instance, context_length=info.context_length, reused=True)
         unloaded: list[str] = []
-        if info and info.loaded:
-            # Loading again would stack a second instance ("<key>:2") at default settings: unload first.
-            for instance in info.instances:
-                await self._post_native("/api/v1/models/unload", {"instance_id": instance})
-                unloaded.append(instance)
+        too_small = list(info.instances) if info is not None and info.loaded else []
         body: dict[str, Any] = {"model": model}
         if context_length:
             body["config"] = {"context_length": context_length}
         try:
-            data = await self._post_native("/api/v1/models/load", body)
+            for instance in too_small:
+                await self._native("POST", "/api/v1/models/unload", {"instance_id": instance})
+                unloaded.append(instance)
+            data = await self._native("POST", "/api/v1/models/load", body)
         except BadRequest as error:
-            if error.status_code == 404:
-                return await self._load_with_lms(model, context_length, ttl, unloaded)
+            if error.status_code == 404:  # no v1 REST API: an LM Studio older than 0.4
+                remaining = [i for i in too_small if i not in unloaded]
+                return await self._load_with_lms(model, context_length, ttl, unloaded, remaining)
             raise
         config = data.get("config") or {}
         return LoadResult(
@@ -189,12 +225,8 @@ class LMStudioProvider(OpenAICompatibleProvider):
             unloaded=unloaded,
         )
 
-    async def _post_native(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.transport.request("POST", path, json_body=body)
-        return response.json() if response.content else {}
-
     async def _load_with_lms(
-        self, model: str, context_length: int | None, ttl: int | None, unloaded: list[str]
+        self, model: str, context_length: int | None, ttl: int | None, unloaded: list[str], to_unload: list[str]
     ) -> LoadResult:
         """Older LM Studio without the v1 REST API: use the ``lms`` CLI when it is installed."""
         lms = shutil.which("lms")
@@ -205,19 +237,15 @@ class LMStudioProvider(OpenAICompatibleProvider):
                 fix=f"Update LM Studio, or run `lms load {model} --context-length {context_length or 16384}` "
                 "where LM Studio runs, or set the Context Length in LM Studio's UI and reload.",
             )
+        for instance in to_unload:  # `lms load` would stack a second instance next to a too-small one
+            await self._run_lms([lms, "unload", instance])
+            unloaded.append(instance)
         args = [lms, "load", model, "--yes"]
         if context_length:
             args += ["--context-length", str(context_length)]
         if ttl:
             args += ["--ttl", str(ttl)]
-        process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        out, err = await process.communicate()
-        if process.returncode != 0:
-            raise BadRequest(
-                f"`lms load` failed: {(err or out).decode(errors='replace').strip()[:500]}", provider=self.name
-            )
+        await self._run_lms(args)
         return LoadResult(
             model=model,
             instance_id=model,
@@ -226,3 +254,12 @@ class LMStudioProvider(OpenAICompatibleProvider):
             unloaded=unloaded,
             method="lms",
         )
+
+    async def _run_lms(self, args: list[str]) -> None:
+        process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            message = (err or out).decode(errors="replace").strip()[:500]
+            raise BadRequest(f"`lms {args[1]}` failed: {message}", provider=self.name)

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ctistudio.llm.errors import BadOutput
+from ctistudio.llm.errors import BadOutput, BadRequest
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.reasoning import ThinkFilter, choose_answer
 from ctistudio.llm.transport import HttpTransport, iter_sse_json
@@ -128,9 +128,14 @@ class OpenAICompatibleProvider(Provider):
         elapsed = time.perf_counter() - started
         try:
             data = response.json()
+        except ValueError as exc:
+            raise BadOutput(f"{self.name} returned an unexpected response: {response.text[:300]}") from exc
+        if isinstance(data, dict) and "error" in data and not data.get("choices"):
+            raise self.transport.error_from_event(data, str(response.url))  # an error sent with HTTP 200
+        try:
             choice = data["choices"][0]
             message = choice.get("message") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (KeyError, IndexError, TypeError) as exc:
             raise BadOutput(f"{self.name} returned an unexpected response: {response.text[:300]}") from exc
         text, reasoning = choose_answer(message.get("content"), _reasoning_of(message))
         usage = _usage(data.get("usage"))
@@ -159,6 +164,9 @@ class OpenAICompatibleProvider(Provider):
             self.chat_path(), self.build_body(request, stream=True), timeout=request.timeout
         )
         async for event in iter_sse_json(lines):
+            if "error" in event and not event.get("choices"):
+                # e.g. LM Studio's overflow, sent as an "event: error" frame after HTTP 200
+                raise self.transport.error_from_event(event, self.transport.url_for(self.chat_path()))
             model = event.get("model") or model
             if event.get("usage"):
                 usage = _usage(event["usage"])
@@ -193,7 +201,7 @@ class OpenAICompatibleProvider(Provider):
             timings=_timings(elapsed, first, usage, server_timings),
             provider=self.name,
             model=model,
-            url=self.transport._join(self.transport.base_url, self.chat_path()),
+            url=self.transport.url_for(self.chat_path()),
         )
         if not content and not reasoning:
             raise BadOutput(f"{self.name} streamed no answer", raw="")
@@ -202,7 +210,16 @@ class OpenAICompatibleProvider(Provider):
     # -- models and embeddings -------------------------------------------------------------------------
     async def models(self) -> list[ModelInfo]:
         response = await self.transport.request("GET", "models", timeout=10)
-        data = response.json().get("data") or []
+        try:
+            data = response.json().get("data") or []
+        except (ValueError, AttributeError) as exc:
+            raise BadRequest(
+                f"{self.name}: {response.url} did not answer with a model list: {response.text[:200]}",
+                provider=self.name,
+                url=str(response.url),
+                status_code=response.status_code,
+                fix=self.fix_for("connect"),
+            ) from exc
         infos = []
         for item in data:
             meta = item.get("meta") or {}

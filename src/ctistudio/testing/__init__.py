@@ -1,0 +1,8 @@
+"""Test support shipped with ctistudio: real local HTTP doubles of the LLM servers and pytest fixtures.
+
+- :mod:`ctistudio.testing.lmstudio_double` — LM Studio (and any OpenAI-compatible server) on 127.0.0.1;
+- :mod:`ctistudio.testing.cloud_doubles` — OpenAI and Anthropic APIs on 127.0.0.1;
+- :mod:`ctistudio.testing.fixtures` — the pytest plugin (``lmstudio_double``, ``openai_double`` …).
+
+Nothing here is imported by the product itself; tests and benchmarks import it.
+"""
