@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment
 from markupsafe import Markup, escape
@@ -74,7 +75,15 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+def query_with(model: Any, **changes: Any) -> str:
+    """The query string of a filter model with some values changed (for pager links)."""
+    data = {k: v for k, v in model.model_dump(exclude_none=True).items() if v != ""}
+    data.update(changes)
+    return urlencode(data)
+
+
 def install_filters(env: Environment) -> None:
+    env.globals["query_with"] = query_with
     env.filters["highlight"] = highlight
     env.filters["when"] = when
     env.filters["pretty_json"] = pretty_json

@@ -40,8 +40,16 @@ function showError(target, error) {
 }
 
 // HTMX: swap error responses into their target too (the server sends a readable fragment).
+// An element (or its form) with data-error-target sends its errors there instead of over its target.
 document.addEventListener("htmx:beforeSwap", (event) => {
-  if (event.detail.xhr.status >= 400) { event.detail.shouldSwap = true; event.detail.isError = false; }
+  if (event.detail.xhr.status >= 400) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+    const source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    const holder = source && source.closest("[data-error-target]");
+    const target = holder && document.querySelector(holder.dataset.errorTarget);
+    if (target) event.detail.target = target;
+  }
 });
 
 // ---------------------------------------------------------------------------------------------
