@@ -22,3 +22,13 @@ def sigmahq_rules(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def certutil_rule_path(sigmahq_rules: Path) -> Path:
     return sigmahq_rules / "rules/windows/process_creation/proc_creation_win_certutil_download.yml"
+
+
+@pytest.fixture(scope="session")
+def sigmahq_index(sigmahq_rules: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The similarity index over the shared SigmaHQ snapshot, built once, saved and loaded back."""
+    from ctistudio.sigma.similarity import SimilarityIndex
+
+    path = tmp_path_factory.mktemp("sigma-index") / "similarity-index.json"
+    SimilarityIndex.build(sigmahq_rules).save(path)
+    return SimilarityIndex.load(path)

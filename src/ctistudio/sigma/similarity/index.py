@@ -1,0 +1,366 @@
+"""The similarity index: an inverted index from canonical atoms to corpus rules, persisted as JSON.
+
+``SimilarityIndex.build(rules_dir)`` canonicalises every corpus rule; ``save(path)`` writes one JSON file
+(format name and version, normalisation version, corpus path/commit/URL, atoms, rules with their atom ids
+and DNF clauses); ``load(path)`` reads it back and rebuilds the postings in memory. ``similar(rule, top_k)``
+scores only the rules that share at least one atom with the rule (postings walk), within compatible
+log-source classes, then computes the DNF relation for the top k. ``similar_by_scan`` does the same by
+scanning every rule — the baseline of ``benchmarks/similarity.py`` and a cross-check in the tests.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from ctistudio.sigma.corpus import CorpusRule, Progress, SkippedFile, load_corpus
+from ctistudio.sigma.errors import SigmaIndexInvalid, SigmaIndexMissing, SigmaRuleUnreadable
+from ctistudio.sigma.rule_yaml import error_message, load_documents
+from ctistudio.sigma.similarity.canonical import NORMALISATION_VERSION, CanonicalRule, RuleNotComparable, canonicalize
+from ctistudio.sigma.similarity.dnf import MAX_CLAUSES
+from ctistudio.sigma.similarity.scoring import (
+    NEGATED_WEIGHT,
+    IdClause,
+    Match,
+    SimilarityResult,
+    match_verdict,
+    overall_verdict,
+    relation,
+)
+
+FORMAT = "ctistudio-sigma-similarity"
+FORMAT_VERSION = 1
+INDEX_FILENAME = "similarity-index.json"
+
+
+class IndexInfo(BaseModel):
+    """Where an index came from and how it was built."""
+
+    format: str = FORMAT
+    version: int = FORMAT_VERSION
+    normalisation: int = NORMALISATION_VERSION
+    built_at: str
+    build_seconds: float
+    corpus_path: str
+    corpus_commit: str | None = None
+    corpus_url: str | None = None
+    rules: int
+    atoms: int
+    max_clauses: int = MAX_CLAUSES
+    skipped: list[dict[str, str]] = Field(default_factory=list)
+
+
+class IndexedRule(BaseModel):
+    rule_id: str | None
+    title: str
+    path: str
+    level: str | None = None
+    status: str | None = None
+    logsource: tuple[str, str, str]
+    hash: str
+    atoms: list[int]
+    clauses: list[list[list[int]]] | None  # None: DNF over the cap
+
+
+def _to_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def parse_rule_text(rule: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A rule given as YAML text or mapping → mapping (raises SigmaRuleUnreadable)."""
+    if isinstance(rule, Mapping):
+        return rule
+    try:
+        documents = [d for d in load_documents(rule) if d is not None]
+    except yaml.YAMLError as exc:
+        raise SigmaRuleUnreadable(
+            f"the rule is not valid YAML: {error_message(exc)}", fix="Run `ctistudio sigma validate RULE.yml`."
+        ) from exc
+    if len(documents) != 1 or not isinstance(documents[0], Mapping):
+        raise SigmaRuleUnreadable("expected exactly one Sigma rule (a YAML mapping)", fix="Put one rule per file.")
+    return documents[0]
+
+
+class SimilarityIndex:
+    """Atoms → rules postings over a corpus, with per-rule DNFs for the logical relation."""
+
+    def __init__(self, info: IndexInfo, atoms: list[str], rules: list[IndexedRule]) -> None:
+        self.info = info
+        self.atoms = atoms
+        self.rules = rules
+        self.atom_ids = {atom: i for i, atom in enumerate(atoms)}
+        postings: list[list[int]] = [[] for _ in atoms]
+        for index, rule in enumerate(rules):
+            for atom in rule.atoms:
+                postings[atom].append(index)
+        self.postings = postings
+        n = max(len(rules), 1)
+        self.unseen_weight = math.log(1 + n)
+        self.weights = [
+            math.log(1 + n / max(len(p), 1)) * (NEGATED_WEIGHT if atom.startswith("!") else 1.0)
+            for atom, p in zip(atoms, postings, strict=True)
+        ]
+        self.rule_weights = [sum(self.weights[a] for a in rule.atoms) for rule in rules]
+        self._classes = sorted({rule.logsource for rule in rules})
+        self._clause_cache: dict[int, list[IdClause] | None] = {}
+        self._skipped: list[SkippedFile] = []  # rules build() could not canonicalise
+
+    # -- building and persistence --------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        rules_dir: Path,
+        *,
+        progress: Progress | None = None,
+        corpus_url: str | None = None,
+        max_clauses: int = MAX_CLAUSES,
+    ) -> SimilarityIndex:
+        """Read and canonicalise every rule below ``rules_dir`` (``progress(done, total)`` per file)."""
+        started = time.perf_counter()
+        corpus = load_corpus(rules_dir, progress)
+        index = cls.from_rules(corpus.rules, corpus_path=str(corpus.root), max_clauses=max_clauses)
+        index.info.corpus_commit = corpus.commit
+        index.info.corpus_url = corpus_url
+        index.info.skipped = [{"path": s.path, "reason": s.reason} for s in [*corpus.skipped, *index._skipped]]
+        index.info.build_seconds = round(time.perf_counter() - started, 3)
+        return index
+
+    @classmethod
+    def from_rules(
+        cls, rules: Iterable[CorpusRule], *, corpus_path: str = "", max_clauses: int = MAX_CLAUSES
+    ) -> SimilarityIndex:
+        """An index over already-parsed rules (the building block of :meth:`build`)."""
+        atom_ids: dict[str, int] = {}
+        indexed: list[IndexedRule] = []
+        skipped: list[SkippedFile] = []
+        for item in rules:
+            try:
+                canonical = canonicalize(item.rule, max_clauses)
+            except RuleNotComparable as exc:
+                skipped.append(SkippedFile(item.path, str(exc)))
+                continue
+            indexed.append(_indexed(item, canonical, atom_ids))
+        atoms = list(atom_ids)
+        info = IndexInfo(
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            build_seconds=0.0,
+            corpus_path=corpus_path,
+            rules=len(indexed),
+            atoms=len(atoms),
+            max_clauses=max_clauses,
+        )
+        index = cls(info, atoms, indexed)
+        index._skipped = skipped
+        return index
+
+    def save(self, path: Path) -> Path:
+        """Write the index as JSON (atomically: a temporary file renamed over the old one)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "info": self.info.model_dump(mode="json"),
+            "atoms": self.atoms,
+            "rules": [rule.model_dump(mode="json") for rule in self.rules],
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> SimilarityIndex:
+        """Read an index written by :meth:`save` (raises SigmaIndexMissing / SigmaIndexInvalid)."""
+        rebuild = "Rebuild it: ctistudio sigma index --rules DIR (or --git https://github.com/SigmaHQ/sigma)."
+        if not path.is_file():
+            raise SigmaIndexMissing(f"no Sigma similarity index at {path}", fix=f"Build one first. {rebuild}")
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            info = IndexInfo.model_validate(payload["info"])
+        except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
+            raise SigmaIndexInvalid(f"the similarity index {path} is unreadable: {exc}", fix=rebuild) from exc
+        expected = (FORMAT, FORMAT_VERSION, NORMALISATION_VERSION)
+        if (info.format, info.version, info.normalisation) != expected:
+            raise SigmaIndexInvalid(
+                f"the similarity index {path} has format {info.format} v{info.version} (normalisation "
+                f"{info.normalisation}); this version of ctistudio reads v{FORMAT_VERSION} "
+                f"(normalisation {NORMALISATION_VERSION})",
+                fix=rebuild,
+            )
+        try:
+            rules = [IndexedRule.model_validate(r) for r in payload["rules"]]
+            atoms = [str(a) for a in payload["atoms"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise SigmaIndexInvalid(f"the similarity index {path} is corrupt: {exc}", fix=rebuild) from exc
+        return cls(info, atoms, rules)
+
+    # -- querying -------------------------------------------------------------------------------------
+    def similar(self, rule: str | Mapping[str, Any], top_k: int = 5) -> SimilarityResult:
+        """The verdict and top-k corpus matches of one rule (YAML text or mapping), via the postings."""
+        query = self._canonical_query(rule)
+        ids = self._query_ids(query)
+        overlap: dict[int, list[float]] = {}
+        for atom in ids:
+            if atom >= len(self.atoms):
+                continue
+            weight = self.weights[atom]
+            for rule_index in self.postings[atom]:
+                entry = overlap.get(rule_index)
+                if entry is None:
+                    overlap[rule_index] = [weight, 1.0]
+                else:
+                    entry[0] += weight
+                    entry[1] += 1.0
+        return self._rank(query, ids, overlap, top_k)
+
+    def similar_by_scan(self, rule: str | Mapping[str, Any], top_k: int = 5) -> SimilarityResult:
+        """Same answer as :meth:`similar`, found by scanning every corpus rule (baseline, cross-check)."""
+        query = self._canonical_query(rule)
+        ids = self._query_ids(query)
+        id_set = set(ids)
+        overlap: dict[int, list[float]] = {}
+        for rule_index, indexed in enumerate(self.rules):
+            shared = id_set.intersection(indexed.atoms)
+            if shared:
+                overlap[rule_index] = [sum(self.weights[a] for a in sorted(shared)), float(len(shared))]
+        return self._rank(query, ids, overlap, top_k)
+
+    def _canonical_query(self, rule: str | Mapping[str, Any]) -> CanonicalRule:
+        try:
+            return canonicalize(parse_rule_text(rule), self.info.max_clauses)
+        except RuleNotComparable as exc:
+            raise SigmaRuleUnreadable(
+                f"the rule cannot be compared: {exc}", fix="Run `ctistudio sigma validate RULE.yml`."
+            ) from exc
+
+    def _query_ids(self, query: CanonicalRule) -> list[int]:
+        """Atom ids of the query; atoms the corpus never uses get fresh ids past the corpus range."""
+        out, fresh = [], len(self.atoms)
+        for atom in sorted(query.atoms):
+            known = self.atom_ids.get(atom)
+            if known is None:
+                known, fresh = fresh, fresh + 1
+            out.append(known)
+        return out
+
+    def _weight(self, atom_id: int, atom: str) -> float:
+        if atom_id < len(self.weights):
+            return self.weights[atom_id]
+        return self.unseen_weight * (NEGATED_WEIGHT if atom.startswith("!") else 1.0)
+
+    def _compatible(self, query: tuple[str, str, str]) -> set[tuple[str, str, str]]:
+        product, category, service = query
+        return {
+            c
+            for c in self._classes
+            if c[1] == category and c[2] == service and (c[0] == product or not c[0] or not product)
+        }
+
+    def _rank(
+        self, query: CanonicalRule, ids: list[int], overlap: dict[int, list[float]], top_k: int
+    ) -> SimilarityResult:
+        atoms_sorted = sorted(query.atoms)
+        query_weight = sum(self._weight(i, a) for i, a in zip(ids, atoms_sorted, strict=True)) or 1e-9
+        classes = self._compatible(query.logsource)
+        scored = []
+        for rule_index, (shared_weight, shared_count) in overlap.items():
+            rule = self.rules[rule_index]
+            if rule.logsource not in classes:
+                continue
+            union = query_weight + self.rule_weights[rule_index] - shared_weight
+            score = shared_weight / union if union > 0 else 0.0
+            scored.append((score, shared_count, rule_index, shared_weight))
+        best = heapq.nlargest(top_k, scored, key=lambda s: (round(s[0], 9), s[1], -s[2]))
+        query_clauses = self._query_clauses(query, dict(zip(atoms_sorted, ids, strict=True)))
+        matches = [self._match(query, query_clauses, set(ids), query_weight, s, i, w) for s, _, i, w in best]
+        verdict, reason = overall_verdict(matches)
+        return SimilarityResult(
+            verdict=verdict,
+            reason=reason,
+            matches=matches,
+            logsource=query.logsource_key,
+            hash=query.hash,
+            atoms=len(query.atoms),
+            dnf_clauses=None if query.clauses is None else len(query.clauses),
+            notes=query.notes,
+        )
+
+    def _query_clauses(self, query: CanonicalRule, ids: dict[str, int]) -> list[IdClause] | None:
+        if query.clauses is None:
+            return None
+        return [frozenset(frozenset(ids[a] for a in lit.atoms()) for lit in clause) for clause in query.clauses]
+
+    def _rule_clauses(self, rule_index: int) -> list[IdClause] | None:
+        if rule_index not in self._clause_cache:
+            raw = self.rules[rule_index].clauses
+            self._clause_cache[rule_index] = (
+                None if raw is None else [frozenset(frozenset(lit) for lit in clause) for clause in raw]
+            )
+        return self._clause_cache[rule_index]
+
+    def _match(
+        self,
+        query: CanonicalRule,
+        query_clauses: list[IdClause] | None,
+        query_ids: set[int],
+        query_weight: float,
+        score: float,
+        rule_index: int,
+        shared_weight: float,
+    ) -> Match:
+        rule = self.rules[rule_index]
+        same_hash = rule.hash == query.hash
+        rel = "equivalent" if same_hash else relation(query_clauses, self._rule_clauses(rule_index))
+        shared = sorted(query_ids.intersection(rule.atoms), key=lambda a: (-self.weights[a], self.atoms[a]))
+        union_count = len(query_ids) + len(rule.atoms) - len(shared)
+        return Match(
+            rule_id=rule.rule_id,
+            title=rule.title,
+            path=rule.path,
+            level=rule.level,
+            logsource="/".join(p or "-" for p in rule.logsource),
+            score=round(score, 4),
+            jaccard=round(len(shared) / union_count, 4) if union_count else 0.0,
+            query_in_candidate=round(shared_weight / query_weight, 4),
+            candidate_in_query=round(shared_weight / self.rule_weights[rule_index], 4)
+            if self.rule_weights[rule_index]
+            else 0.0,
+            relation=rel,
+            same_hash=same_hash,
+            verdict=match_verdict(score, rel, same_hash),
+            shared_atoms=[self.atoms[a] for a in shared[:8]],
+        )
+
+
+def _indexed(item: CorpusRule, canonical: CanonicalRule, atom_ids: dict[str, int]) -> IndexedRule:
+    def intern(atom: str) -> int:
+        found = atom_ids.get(atom)
+        if found is None:
+            found = atom_ids[atom] = len(atom_ids)
+        return found
+
+    atoms = sorted(intern(a) for a in canonical.atoms)
+    clauses = None
+    if canonical.clauses is not None:
+        clauses = [
+            sorted(sorted(intern(a) for a in literal.atoms()) for literal in clause) for clause in canonical.clauses
+        ]
+    rule = item.rule
+    return IndexedRule(
+        rule_id=_to_text(rule.get("id")),
+        title=str(rule.get("title") or item.path),
+        path=item.path,
+        level=_to_text(rule.get("level")),
+        status=_to_text(rule.get("status")),
+        logsource=canonical.logsource,
+        hash=canonical.hash,
+        atoms=atoms,
+        clauses=clauses,
+    )
