@@ -19,6 +19,7 @@ app = typer.Typer(
 # (module, group name or None for top-level commands registered by the module itself)
 GROUPS: list[tuple[str, str | None]] = [
     ("ctistudio.cli.llm", "llm"),
+    ("ctistudio.cli.sigma", "sigma"),
     ("ctistudio.cli.init", None),
     ("ctistudio.cli.demo", None),
     ("ctistudio.cli.serve", None),
