@@ -22,6 +22,7 @@ GROUPS: list[tuple[str, str | None]] = [
     ("ctistudio.cli.sigma", "sigma"),
     ("ctistudio.cli.init", None),
     ("ctistudio.cli.demo", None),
+    ("ctistudio.cli.models", "models"),
     ("ctistudio.cli.serve", None),
 ]
 
