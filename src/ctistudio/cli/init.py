@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import typer
 
 from ctistudio.cli import common
 from ctistudio.cli.common import cli_errors, console, fail
-from ctistudio.config import load_settings
+from ctistudio.config import Settings, load_settings
 
 
 def update_env_file(path: Path, values: dict[str, str]) -> None:
@@ -28,6 +27,52 @@ def update_env_file(path: Path, values: dict[str, str]) -> None:
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
+def lmstudio_urls(url: str) -> dict[str, str]:
+    """``http://host:1234`` (with or without /v1) → LMSTUDIO_API_URL and LMSTUDIO_EMBEDDING_URL."""
+    base = url.strip().rstrip("/")
+    api = base if base.endswith("/v1") else base + "/v1"
+    return {"LMSTUDIO_API_URL": api, "LMSTUDIO_EMBEDDING_URL": api + "/embeddings"}
+
+
+class Questions:
+    """Asks (interactive) or takes the flag's value (scripted); collects the answers as .env values."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.values: dict[str, str] = {}
+
+    def ask(self, key: str, flag: str | None, question: str, default: str, *, secret: bool = False) -> None:
+        if flag is not None:
+            self.values[key] = flag
+        elif self.interactive:
+            answer = typer.prompt(question, default=default, hide_input=secret, show_default=not secret)
+            if answer != "":
+                self.values[key] = answer
+
+    def confirm(self, flag: bool | None, question: str, default: bool) -> bool | None:
+        if flag is None and self.interactive:
+            return typer.confirm(question, default=default)
+        return flag
+
+
+def _ask_lmstudio(q: Questions, current: Settings, url: str | None, models: dict[str, str | None]) -> None:
+    if url is not None:
+        if url.strip():
+            q.values.update(lmstudio_urls(url))
+    elif q.interactive:
+        answer = typer.prompt(
+            "LM Studio server URL, e.g. http://192.168.1.65:1234 (blank for the default)",
+            default="",
+            show_default=False,
+        )
+        if answer.strip():
+            q.values.update(lmstudio_urls(answer))
+    q.ask("LMSTUDIO_MODEL", models["default"], "Default model (LMSTUDIO_MODEL)", current.lmstudio_model)
+    q.ask("LMSTUDIO_MODEL_RANK", models["rank"], "Model for ranking", current.lmstudio_model_rank)
+    q.ask("LMSTUDIO_MODEL_EXTRACT", models["extract"], "Model for extraction", current.lmstudio_model_extract)
+    q.ask("LMSTUDIO_MODEL_SIGMA", models["sigma"], "Model for Sigma generation", current.lmstudio_model_sigma)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("init")
     @cli_errors
@@ -36,56 +81,28 @@ def register(app: typer.Typer) -> None:
         provider: str | None = typer.Option(None, "--provider", help="LLM_PROVIDER: auto or a provider name."),
         use_lmstudio: bool | None = typer.Option(None, "--lmstudio/--no-lmstudio", help="Use LM Studio."),
         model: str | None = typer.Option(None, "--model", help="LMSTUDIO_MODEL (default model)."),
-        model_rank: str | None = typer.Option(None, "--model-rank"),
-        model_extract: str | None = typer.Option(None, "--model-extract"),
-        model_sigma: str | None = typer.Option(None, "--model-sigma"),
+        model_rank: str | None = typer.Option(None, "--model-rank", help="LMSTUDIO_MODEL_RANK."),
+        model_extract: str | None = typer.Option(None, "--model-extract", help="LMSTUDIO_MODEL_EXTRACT."),
+        model_sigma: str | None = typer.Option(None, "--model-sigma", help="LMSTUDIO_MODEL_SIGMA."),
         openai_key: str | None = typer.Option(None, "--openai-key", help="OpenAI API key (optional)."),
         anthropic_key: str | None = typer.Option(None, "--anthropic-key", help="Anthropic API key (optional)."),
         env_file: Path = typer.Option(Path(".env"), "--env-file", help="File to write."),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask: use flags and defaults."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask: use the flags and the defaults."),
         skip_test: bool = typer.Option(False, "--skip-test", help="Don't run the connection test afterwards."),
     ) -> None:
         """Answer the set-up questions (or pass flags with --yes), write .env, then test the connection."""
-        interactive = not yes and sys.stdin.isatty()
         current = load_settings(env_file=env_file)
-        values: dict[str, str] = {}
-
-        def ask(key: str, flag: str | None, question: str, default: str, secret: bool = False) -> None:
-            if flag is not None:
-                values[key] = flag
-            elif interactive:
-                answer = typer.prompt(question, default=default, hide_input=secret, show_default=not secret)
-                if answer != "":
-                    values[key] = answer
-
-        if use_lmstudio is None and interactive:
-            use_lmstudio = typer.confirm("Use LM Studio?", default=current.lmstudio_enabled)
+        q = Questions(interactive=not yes)
+        use_lmstudio = q.confirm(use_lmstudio, "Use LM Studio?", current.lmstudio_enabled)
         if use_lmstudio is not None:
-            values["LMSTUDIO_ENABLED"] = str(use_lmstudio).lower()
+            q.values["LMSTUDIO_ENABLED"] = str(use_lmstudio).lower()
         if use_lmstudio is not False:
-            if lmstudio_url is not None:
-                url = lmstudio_url.strip()
-                if url:
-                    url = url.rstrip("/")
-                    values["LMSTUDIO_API_URL"] = url if url.endswith("/v1") else url + "/v1"
-                    values["LMSTUDIO_EMBEDDING_URL"] = values["LMSTUDIO_API_URL"] + "/embeddings"
-            elif interactive:
-                answer = typer.prompt(
-                    "LM Studio server URL (blank for the default)", default="", show_default=False
-                ).strip()
-                if answer:
-                    answer = answer.rstrip("/")
-                    values["LMSTUDIO_API_URL"] = answer if answer.endswith("/v1") else answer + "/v1"
-                    values["LMSTUDIO_EMBEDDING_URL"] = values["LMSTUDIO_API_URL"] + "/embeddings"
-            ask("LMSTUDIO_MODEL", model, "Default model (LMSTUDIO_MODEL)", current.lmstudio_model)
-            ask("LMSTUDIO_MODEL_RANK", model_rank, "Model for ranking", current.lmstudio_model_rank)
-            ask("LMSTUDIO_MODEL_EXTRACT", model_extract, "Model for extraction", current.lmstudio_model_extract)
-            ask("LMSTUDIO_MODEL_SIGMA", model_sigma, "Model for Sigma generation", current.lmstudio_model_sigma)
-        ask("OPENAI_API_KEY", openai_key, "OpenAI API key (blank: none)", "", secret=True)
-        ask("ANTHROPIC_API_KEY", anthropic_key, "Anthropic API key (blank: none)", "", secret=True)
-        if provider is not None:
-            values["LLM_PROVIDER"] = provider
-        values = {k: v for k, v in values.items() if v != ""}
+            models = {"default": model, "rank": model_rank, "extract": model_extract, "sigma": model_sigma}
+            _ask_lmstudio(q, current, lmstudio_url, models)
+        q.ask("OPENAI_API_KEY", openai_key, "OpenAI API key (blank: none)", "", secret=True)
+        q.ask("ANTHROPIC_API_KEY", anthropic_key, "Anthropic API key (blank: none)", "", secret=True)
+        q.ask("LLM_PROVIDER", provider, "Provider: auto (the fallback chain) or one name", current.llm_provider)
+        values = {k: v for k, v in q.values.items() if v != ""}
         load_settings(values, env_file=None)  # refuse invalid values before writing anything
         update_env_file(env_file, values)
         shown = {k: ("(set)" if "KEY" in k else v) for k, v in values.items()}
@@ -94,7 +111,7 @@ def register(app: typer.Typer) -> None:
         )
         if skip_test:
             return
-        common._settings = None  # re-read with the new .env
+        common._settings = load_settings(env_file=env_file)  # the test sees what was just written
         from ctistudio.cli.llm import test_command
 
         try:

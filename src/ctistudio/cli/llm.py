@@ -13,6 +13,10 @@ from ctistudio.llm.diagnostics import ConnectionReport, connection_report
 
 app = typer.Typer(help="Talk to LLM providers: test connections, list and load models, chat.", no_args_is_help=True)
 
+# The window `llm load` asks for when neither --context-length nor LMSTUDIO_MAX_CONTEXT says: ranking's
+# recommended size (the seed: 8,192 minimum, 16,384–32,768 for article scoring).
+DEFAULT_LOAD_CONTEXT = 16384
+
 ProviderOpt = typer.Option(None, "--provider", "-p", help="Provider name (default: LLM_PROVIDER; 'auto' = the chain).")
 
 
@@ -40,9 +44,14 @@ def test_command(
 ) -> None:
     """Check connectivity, auth, models, loaded context, a one-token completion and embeddings."""
 
+    s = settings()
+
     async def go() -> list[ConnectionReport]:
-        async with Gateway(settings()) as gateway:
-            return [await connection_report(gateway.provider(name)) for name in _provider_names(gateway, provider)]
+        async with Gateway(s) as gateway:
+            return [
+                await connection_report(gateway.provider(name), embeddings_required=s.embedding_provider == name)
+                for name in _provider_names(gateway, provider)
+            ]
 
     reports = run(go())
     if as_json:
@@ -96,10 +105,13 @@ def load_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Load a model in LM Studio with a context length; reuses a loaded instance that is big enough."""
+    """Load a model in LM Studio with a context length; reuses a loaded instance that is big enough.
+
+    Without arguments: LMSTUDIO_MODEL with LMSTUDIO_MAX_CONTEXT (else 16,384, what article ranking needs).
+    """
     s = settings()
     model = model or s.lmstudio_model
-    context_length = context_length or s.lmstudio_max_context
+    context_length = context_length or s.lmstudio_max_context or DEFAULT_LOAD_CONTEXT
 
     async def go():
         from ctistudio.llm.providers.lmstudio import LMStudioProvider
@@ -114,7 +126,10 @@ def load_command(
         print_json(result)
         return
     if result.reused:
-        console.print(f"[green]already loaded:[/] {result.instance_id} with {result.context_length or '?'} tokens")
+        console.print(
+            f"[green]already loaded:[/] {result.instance_id} with {result.context_length or '?'} tokens "
+            f"(≥ {context_length:,} asked; not loaded again)"
+        )
     else:
         extra = f" in {result.load_time_seconds:.1f}s" if result.load_time_seconds else ""
         console.print(f"[green]loaded:[/] {result.instance_id} with {result.context_length or 'default'} tokens{extra}")

@@ -59,19 +59,23 @@ def _load_fix(provider: Provider, model: str, size: int) -> str:
     return f"Serve {model} with a context window of at least {size} tokens."
 
 
-async def connection_report(provider: Provider) -> ConnectionReport:
-    """Probe ``provider`` and return the structured report (never raises for provider failures)."""
+async def connection_report(provider: Provider, *, embeddings_required: bool = False) -> ConnectionReport:
+    """Probe ``provider`` and return the structured report (never raises for provider failures).
+
+    ``embeddings_required``: this provider makes the product's embeddings, so a failed embedding check fails
+    the report (otherwise it is a warning).
+    """
     started = time.perf_counter()
     report = ConnectionReport(provider=provider.name)
     try:
-        await _run_checks(provider, report)
+        await _run_checks(provider, report, embeddings_required)
     finally:
         report.duration_s = round(time.perf_counter() - started, 3)
         report.ok = all(c.ok or c.level != "error" for c in report.checks) and bool(report.checks)
     return report
 
 
-async def _run_checks(provider: Provider, report: ConnectionReport) -> None:
+async def _run_checks(provider: Provider, report: ConnectionReport, embeddings_required: bool) -> None:
     base_url = getattr(provider, "base_url", None)
     # 1. reachable + auth
     try:
@@ -112,8 +116,34 @@ async def _run_checks(provider: Provider, report: ConnectionReport) -> None:
     for model, tasks in by_model.items():
         await _check_model(provider, report, model, tasks, index.get(model), bool(models))
 
-    # 4. a real one-token completion
-    model = provider.model_for(Task.CHAT)
+    # 4. a real one-token completion, on a model that is loaded (JIT would load one at a default context)
+    model = _completion_model(provider, index)
+    if model is None:
+        report.add(
+            "completion",
+            False,
+            "skipped: none of the configured models is loaded",
+            _load_fix(provider, provider.model_for(Task.CHAT) or "MODEL", TASK_CONTEXT_NEEDS["chat"][1]),
+        )
+    else:
+        await _check_completion(provider, report, model)
+
+    # 5. embeddings
+    await _check_embeddings(provider, report, embeddings_required)
+
+
+def _completion_model(provider: Provider, index: dict[str, ModelInfo]) -> str | None:
+    """The chat model if it is loaded (or the server does not say), else the first loaded task model."""
+    configured = [provider.model_for(task) for task in ("chat", "rank", "extract", "sigma")]
+    candidates = [m for m in dict.fromkeys(configured) if m]
+    for model in candidates:
+        info = index.get(model)
+        if info is None or info.loaded is not False:
+            return model
+    return None
+
+
+async def _check_completion(provider: Provider, report: ConnectionReport, model: str) -> None:
     request = ChatRequest(
         messages=[Message(role="user", content="Reply with the single word: ok")],
         model=model,
@@ -121,33 +151,32 @@ async def _run_checks(provider: Provider, report: ConnectionReport) -> None:
         temperature=0.0,
         task=Task.CHAT,
     )
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     try:
         result = await provider.complete(request)
-        report.add("completion", True, f"{result.model or model} answered in {time.perf_counter() - t0:.2f}s")
     except LLMError as error:
         report.add("completion", False, f"{model}: {error.message}", getattr(error, "fix", None))
+        return
+    report.add("completion", True, f"{result.model or model} answered in {time.perf_counter() - started:.2f}s")
 
-    # 5. embeddings
-    t0 = time.perf_counter()
+
+async def _check_embeddings(provider: Provider, report: ConnectionReport, required: bool) -> None:
+    started = time.perf_counter()
     try:
         embedding = await provider.embed(["connection test"])
-        report.add(
-            "embeddings",
-            True,
-            f"{embedding.model}: {embedding.dimensions} dimensions in {time.perf_counter() - t0:.2f}s",
-        )
     except Unsupported:
         report.add("embeddings", True, "not offered by this provider", level="info")
+        return
     except LLMError as error:
-        report.add(
-            "embeddings",
-            False,
-            error.message,
-            (getattr(error, "fix", None) or "")
-            + " Check LMSTUDIO_EMBEDDING_URL and LMSTUDIO_EMBEDDING_MODEL, and load an embedding model.",
-            level="warning",
+        fix = (getattr(error, "fix", None) or "") + (
+            " Check LMSTUDIO_EMBEDDING_URL and LMSTUDIO_EMBEDDING_MODEL, and load an embedding model."
+            if provider.name == "lmstudio"
+            else ""
         )
+        report.add("embeddings", False, error.message, fix.strip() or None, level="error" if required else "warning")
+        return
+    elapsed = time.perf_counter() - started
+    report.add("embeddings", True, f"{embedding.model}: {embedding.dimensions} dimensions in {elapsed:.2f}s")
 
 
 async def _check_model(

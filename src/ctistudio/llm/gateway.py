@@ -12,6 +12,7 @@ schema-constrained answers into validated objects with one repair attempt.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -234,10 +235,16 @@ class Gateway:
         system: str | None = None,
         **options: Any,
     ) -> AsyncIterator[StreamDelta]:
-        """Stream the answer: text deltas, then a final delta with ``done=True`` and the full result."""
+        """Stream the answer: text deltas, then a final delta with ``done=True`` and the full result.
+
+        To stop early, close the stream so the connection and the concurrency slot are freed at once:
+        ``async with contextlib.aclosing(gateway.stream(...)) as deltas: async for d in deltas: ... break``
+        (otherwise they are freed when the generator is garbage-collected).
+        """
         request = self.build_request(prompt, task=task, model=model, system=system, **options)
-        async for delta in self.router(provider).stream(request):
-            yield delta
+        async with contextlib.aclosing(self.router(provider).stream(request)) as deltas:
+            async for delta in deltas:
+                yield delta
 
     async def embed(
         self, texts: list[str], *, provider: str | None = None, model: str | None = None

@@ -21,7 +21,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -336,9 +336,8 @@ class Router(Provider):
         log.info("%s: server reported overflow; re-fitting %s to a %d-token window", provider.name, model, window)
         try:
             fitted, fit = await self._fit(provider, request, window, scale)
-        except ContextOverflow as error:
-            error.fix = error.fix or overflow.fix
-            raise error from overflow
+        except ContextOverflow:
+            raise overflow from None  # nothing can be cut: the server's own numbers tell the story
         if fitted.messages == sent.messages and fitted.max_tokens >= sent.max_tokens:
             raise overflow
         return fitted, fit
@@ -368,7 +367,7 @@ class Router(Provider):
             return result
         raise self._give_up(failures)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamDelta, None]:
         """Stream from the first provider that starts answering.
 
         Retries and fallback apply until the first delta arrives; an error after that is the caller's

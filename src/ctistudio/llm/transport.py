@@ -14,7 +14,7 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -175,7 +175,9 @@ class HttpTransport:
             return response
         raise self._connect_error(urls, last_exc) from last_exc
 
-    async def stream_lines(self, path: str, json_body: Any, *, timeout: float | None = None) -> AsyncIterator[str]:
+    async def stream_lines(
+        self, path: str, json_body: Any, *, timeout: float | None = None
+    ) -> AsyncGenerator[str, None]:
         """POST and yield the response body line by line (SSE or NDJSON), with the same error mapping."""
         last_exc: Exception | None = None
         urls = [self._join(base, path) for base in self._ordered_bases()]
@@ -205,6 +207,21 @@ class HttpTransport:
             except httpx.HTTPError as exc:
                 raise self._dropped_error(url, exc) from exc
         raise self._connect_error(urls, last_exc) from last_exc
+
+    async def stream_events(
+        self, path: str, json_body: Any, *, timeout: float | None = None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """POST and yield each server-sent event's JSON ``data`` (stops at ``data: [DONE]``).
+
+        Use it inside ``contextlib.aclosing`` so that stopping early closes the HTTP stream at once.
+        """
+        async with contextlib.aclosing(self.stream_lines(path, json_body, timeout=timeout)) as lines:
+            async for line in lines:
+                event = _sse_data(line)
+                if event is _DONE:
+                    return
+                if event is not None:
+                    yield event
 
     # -- helpers -----------------------------------------------------------------------------------
     def _timeout(self, timeout: float | None) -> httpx.Timeout:
@@ -312,17 +329,31 @@ class HttpTransport:
         )
 
 
+_DONE: dict[str, Any] = {}
+
+
+def _sse_data(line: str) -> dict[str, Any] | None:
+    """The JSON of a ``data: {...}`` line; :data:`_DONE` for ``data: [DONE]``; ``None`` for anything else."""
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return _DONE
+    if not payload:
+        return None
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        log.warning("ignoring undecodable stream line: %.200s", payload)
+        return None
+    return value if isinstance(value, dict) else None
+
+
 async def iter_sse_json(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
     """Decode ``data: {...}`` lines of a server-sent-event stream; stops at ``data: [DONE]``."""
     async for line in lines:
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
+        event = _sse_data(line)
+        if event is _DONE:
             return
-        if not payload:
-            continue
-        try:
-            yield json.loads(payload)
-        except ValueError:
-            log.warning("ignoring undecodable stream line: %.200s", payload)
+        if event is not None:
+            yield event

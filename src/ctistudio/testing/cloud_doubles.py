@@ -12,10 +12,10 @@ OpenAI (:class:`OpenAIDouble`)
     ``top_p`` and ``max_tokens`` (400 ``unsupported_parameter``). ``json_object`` is accepted.
 
 Anthropic (:class:`AnthropicDouble`)
-    ``POST /v1/messages`` (JSON or SSE events ``message_start`` … ``message_stop``); requires ``x-api-key``
-    and ``anthropic-version``; refuses a ``system`` role inside ``messages``; 400 "prompt is too long:
-    N tokens > M maximum"; 404 ``not_found_error``; ``overloaded()`` → 529 ``overloaded_error``;
-    ``rate_limit()`` → 429 ``rate_limit_error`` with Retry-After.
+    ``POST /v1/messages`` (JSON or SSE events ``message_start`` … ``message_stop``), ``GET /v1/models``;
+    requires ``x-api-key`` and ``anthropic-version``; refuses a ``system`` role inside ``messages``; 400
+    "prompt is too long: N tokens > M maximum"; 404 ``not_found_error``; ``overloaded()`` → 529
+    ``overloaded_error``; ``rate_limit()`` → 429 ``rate_limit_error`` with Retry-After.
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ class AnthropicDouble(HttpDouble):
         super().__init__(api_key=api_key, **kwargs)
         self.models = dict(models or {"claude-haiku-4-5": 200000})
         self.route("POST", "/v1/messages", self._messages)
+        self.route("GET", "/v1/models", self._list_models)
 
     def env(self) -> dict[str, str]:
         return {"ANTHROPIC_BASE_URL": self.root_url, "ANTHROPIC_API_KEY": self.api_key or ""}
@@ -138,6 +139,11 @@ class AnthropicDouble(HttpDouble):
 
     def rate_limit_body(self) -> dict[str, Any]:
         return _error("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
+
+    def _list_models(self, ex: Exchange) -> None:
+        data = [{"type": "model", "id": key, "display_name": key, "created_at": "2025-10-01T00:00:00Z"}
+                for key in self.models]  # fmt: skip
+        ex.send_json(200, {"data": data, "has_more": False, "first_id": None, "last_id": None})
 
     # -- /v1/messages ------------------------------------------------------------------------------------
     def _messages(self, ex: Exchange) -> None:

@@ -7,6 +7,7 @@ instruction and checked by the gateway's schema validation; 529 means overloaded
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,8 +16,8 @@ from typing import Any
 from ctistudio.llm.errors import BadOutput
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.reasoning import choose_answer
-from ctistudio.llm.transport import HttpTransport, iter_sse_json
-from ctistudio.llm.types import ChatRequest, ChatResult, Health, StreamDelta, Timings, Usage
+from ctistudio.llm.transport import HttpTransport
+from ctistudio.llm.types import ChatRequest, ChatResult, Health, ModelInfo, StreamDelta, Timings, Usage
 
 API_VERSION = "2023-06-01"
 
@@ -108,26 +109,27 @@ class AnthropicProvider(Provider):
         usage = Usage()
         finish = None
         model = request.model or ""
-        lines = self.transport.stream_lines(
+        events = self.transport.stream_events(
             "v1/messages", self.build_body(request, stream=True), timeout=request.timeout
         )
-        async for event in iter_sse_json(lines):
-            kind = event.get("type")
-            if kind == "message_start":
-                message = event.get("message") or {}
-                model = message.get("model") or model
-                usage.prompt_tokens = (message.get("usage") or {}).get("input_tokens")
-            elif kind == "content_block_delta":
-                piece = (event.get("delta") or {}).get("text")
-                if piece:
-                    first = first if first is not None else time.perf_counter() - started
-                    parts.append(piece)
-                    yield StreamDelta(text=piece)
-            elif kind == "message_delta":
-                finish = (event.get("delta") or {}).get("stop_reason") or finish
-                usage.completion_tokens = (event.get("usage") or {}).get("output_tokens")
-            elif kind == "error":
-                raise self.transport.map_status(500, json.dumps(event), self.transport.base_url)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                kind = event.get("type")
+                if kind == "message_start":
+                    message = event.get("message") or {}
+                    model = message.get("model") or model
+                    usage.prompt_tokens = (message.get("usage") or {}).get("input_tokens")
+                elif kind == "content_block_delta":
+                    piece = (event.get("delta") or {}).get("text")
+                    if piece:
+                        first = first if first is not None else time.perf_counter() - started
+                        parts.append(piece)
+                        yield StreamDelta(text=piece)
+                elif kind == "message_delta":
+                    finish = (event.get("delta") or {}).get("stop_reason") or finish
+                    usage.completion_tokens = (event.get("usage") or {}).get("output_tokens")
+                elif kind == "error":
+                    raise self.transport.map_status(500, json.dumps(event), self.transport.base_url)
         elapsed = time.perf_counter() - started
         answer, reasoning = choose_answer("".join(parts), None)
         timings = Timings(total=elapsed, time_to_first_token=first)
@@ -146,6 +148,15 @@ class AnthropicProvider(Provider):
                 url=self.transport.base_url,
             ),
         )
+
+    async def models(self) -> list[ModelInfo]:
+        """Anthropic's model list (``GET /v1/models``); context windows are not part of it."""
+        response = await self.transport.request("GET", "v1/models", timeout=10)
+        try:
+            data = response.json().get("data") or []
+        except (ValueError, AttributeError) as exc:
+            raise BadOutput(f"anthropic returned an unexpected model list: {response.text[:200]}") from exc
+        return [ModelInfo(id=item.get("id", ""), provider=self.name, type="llm") for item in data]
 
     async def health(self) -> Health:
         # Availability of a cloud API is not probed on every auto-chain walk: a configured key is enough.

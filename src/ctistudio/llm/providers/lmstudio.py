@@ -193,6 +193,13 @@ class LMStudioProvider(OpenAICompatibleProvider):
                 model=model,
                 fix=f"Download it in LM Studio (`lms get {model}`) or use one of the listed keys.",
             )
+        most = info.max_context_length if info is not None else None
+        if context_length and most and context_length > most:
+            raise BadRequest(
+                f"{model} supports at most {most:,} tokens of context; {context_length:,} were asked",
+                provider=self.name,
+                fix=f"Use `ctistudio llm load {model} --context-length {most}` or a model with a larger window.",
+            )
         if info is not None and info.loaded:
             best = max(info.instance_context_lengths.items(), key=lambda kv: kv[1], default=None)
             if best is not None and (context_length is None or best[1] >= context_length):

@@ -7,6 +7,7 @@ discovery, tokenizer endpoints, parameter quirks). HTTP, streaming and error map
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from ctistudio.llm.errors import BadOutput, BadRequest
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.reasoning import ThinkFilter, choose_answer
-from ctistudio.llm.transport import HttpTransport, iter_sse_json
+from ctistudio.llm.transport import HttpTransport
 from ctistudio.llm.types import (
     ChatRequest,
     ChatResult,
@@ -160,32 +161,33 @@ class OpenAICompatibleProvider(Provider):
         server_timings = None
         model = request.model or ""
         think = ThinkFilter()
-        lines = self.transport.stream_lines(
+        events = self.transport.stream_events(
             self.chat_path(), self.build_body(request, stream=True), timeout=request.timeout
         )
-        async for event in iter_sse_json(lines):
-            if "error" in event and not event.get("choices"):
-                # e.g. LM Studio's overflow, sent as an "event: error" frame after HTTP 200
-                raise self.transport.error_from_event(event, self.transport.url_for(self.chat_path()))
-            model = event.get("model") or model
-            if event.get("usage"):
-                usage = _usage(event["usage"])
-            if event.get("timings"):
-                server_timings = event["timings"]
-            for choice in event.get("choices") or []:
-                delta = choice.get("delta") or {}
-                finish_reason = choice.get("finish_reason") or finish_reason
-                piece = delta.get("content")
-                thought = _reasoning_of(delta)
-                if thought:
-                    reasoning.append(thought)
-                if piece:
-                    if first is None:
-                        first = time.perf_counter() - started
-                    content.append(piece)
-                    visible = think.feed(piece)
-                    if visible:
-                        yield StreamDelta(text=visible)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if "error" in event and not event.get("choices"):
+                    # e.g. LM Studio's overflow, sent as an "event: error" frame after HTTP 200
+                    raise self.transport.error_from_event(event, self.transport.url_for(self.chat_path()))
+                model = event.get("model") or model
+                if event.get("usage"):
+                    usage = _usage(event["usage"])
+                if event.get("timings"):
+                    server_timings = event["timings"]
+                for choice in event.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    piece = delta.get("content")
+                    thought = _reasoning_of(delta)
+                    if (piece or thought) and first is None:
+                        first = time.perf_counter() - started  # thinking tokens are tokens too
+                    if thought:
+                        reasoning.append(thought)
+                    if piece:
+                        content.append(piece)
+                        visible = think.feed(piece)
+                        if visible:
+                            yield StreamDelta(text=visible)
         tail = think.flush()
         if tail:
             yield StreamDelta(text=tail)
