@@ -20,6 +20,9 @@ app = typer.Typer(
 GROUPS: list[tuple[str, str | None]] = [
     ("ctistudio.cli.llm", "llm"),
     ("ctistudio.cli.sigma", "sigma"),
+    ("ctistudio.cli.ingest", "ingest"),
+    ("ctistudio.cli.sources", "sources"),
+    ("ctistudio.cli.articles", "articles"),
     ("ctistudio.cli.init", None),
     ("ctistudio.cli.demo", None),
     ("ctistudio.cli.models", "models"),

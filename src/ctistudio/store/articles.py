@@ -255,3 +255,33 @@ def set_article_scores(
 def iter_article_ids(session: Session, filters: ArticleFilter | None = None) -> list[int]:
     query = _filtered(select(Article.id), filters or ArticleFilter()).order_by(Article.id)
     return list(session.scalars(query))
+
+
+def article_as_dict(article: Article, *, content: bool = False) -> dict[str, Any]:
+    """Stable JSON shape of an article (CLI ``--json`` and API responses); ``content`` adds the text."""
+    data: dict[str, Any] = {
+        "id": article.id,
+        "title": article.title,
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "source_id": article.source_id,
+        "origin": article.origin,
+        "author": article.author,
+        "published_at": article.published_at.isoformat() if article.published_at else None,
+        "created_at": article.created_at.isoformat() if article.created_at else None,
+        "status": article.status,
+        "duplicate_of": article.duplicate_of,
+        "duplicate_reason": article.duplicate_reason,
+        "hunt_score": article.hunt_score,
+        "platforms": list(article.platforms or []),
+        "word_count": article.word_count,
+        "content_hash": article.content_hash,
+        "simhash": f"{simhash_to_unsigned(article.simhash):016x}",
+    }
+    if content:
+        data["content_format"] = article.content_format
+        data["content"] = article.content
+        data["hunt_evidence"] = article.hunt_evidence
+        data["platform_evidence"] = article.platform_evidence
+        data["extra"] = article.extra
+    return data

@@ -189,3 +189,47 @@ def _definition_fields(definition: SourceDefinition) -> dict[str, Any]:
         "active": definition.active,
         "config": dict(definition.config),
     }
+
+
+def source_as_dict(source: Source, *, article_count: int | None = None) -> dict[str, Any]:
+    """Stable JSON shape of a source with its health (CLI ``--json`` and API responses)."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": source.id,
+        "name": source.name,
+        "url": source.url,
+        "rss_url": source.rss_url,
+        "active": source.active,
+        "check_frequency": source.check_frequency,
+        "origin": source.origin,
+        "config": source.config,
+        "health": {
+            "last_checked_at": when(source.last_checked_at),
+            "last_success_at": when(source.last_success_at),
+            "consecutive_failures": source.consecutive_failures,
+            "last_error": source.last_error,
+            "last_response_ms": source.last_response_ms,
+        },
+        "article_count": article_count,
+    }
+
+
+def check_as_dict(check: SourceCheck) -> dict[str, Any]:
+    return {
+        "id": check.id,
+        "source_id": check.source_id,
+        "started_at": check.started_at.isoformat() if check.started_at else None,
+        "finished_at": check.finished_at.isoformat() if check.finished_at else None,
+        "status": check.status,
+        "http_status": check.http_status,
+        "response_ms": check.response_ms,
+        "entries_seen": check.entries_seen,
+        "articles_new": check.articles_new,
+        "articles_duplicate": check.articles_duplicate,
+        "articles_skipped": check.articles_skipped,
+        "error": check.error,
+        "details": check.details,
+    }
