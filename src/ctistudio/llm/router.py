@@ -21,6 +21,7 @@ import logging
 import math
 import random
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -75,14 +76,16 @@ class EndpointState:
     cooldown_until: float = 0.0
     in_flight: int = 0
     peak_in_flight: int = 0
-    _semaphores: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+    _semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     def semaphore(self) -> asyncio.Semaphore:
-        loop_id = id(asyncio.get_running_loop())
-        semaphore = self._semaphores.get(loop_id)
+        """This event loop's semaphore (an asyncio primitive belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
         if semaphore is None:
-            semaphore = asyncio.Semaphore(self.limit)
-            self._semaphores = {loop_id: semaphore}  # a new loop: old semaphores are dead
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
         return semaphore
 
     async def acquire(self) -> None:

@@ -14,6 +14,7 @@ import email.utils
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -118,32 +119,32 @@ class HttpTransport:
         if api_key:
             self._headers.setdefault("Authorization", f"Bearer {api_key}")
         self._fix_for = fix_for or (lambda kind: None)
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        # One client per event loop (a client's connections belong to the loop that opened them); weak keys,
+        # so a finished loop (a CLI command, a test) takes its entry with it and no stale id is ever reused.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
         self._default_timeout = httpx.Timeout(timeout, connect=connect_timeout)
 
     # -- client management -------------------------------------------------------------------------
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        key = id(loop)
-        client = self._clients.get(key)
+        client = self._clients.get(loop)
         if client is None or client.is_closed:
-            # Drop clients of loops that are gone (their sockets died with the loop).
-            self._clients = {k: c for k, c in self._clients.items() if not c.is_closed and k == key}
             client = httpx.AsyncClient(
                 headers=self._headers,
                 timeout=self._default_timeout,
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
                 trust_env=False,  # a proxy from the environment must not sit between us and a local server
             )
-            self._clients[key] = client
+            self._clients[loop] = client
         return client
 
     async def aclose(self) -> None:
-        for client in list(self._clients.values()):
-            if not client.is_closed:
-                with contextlib.suppress(RuntimeError):  # its loop is already closed
-                    await client.aclose()
-        self._clients.clear()
+        """Close this loop's client (clients of other, finished loops went with their loops)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None and not client.is_closed:
+            await client.aclose()
 
     # -- requests ----------------------------------------------------------------------------------
     async def request(
