@@ -143,6 +143,15 @@ class Settings(BaseSettings):
     # -- pipeline --------------------------------------------------------------------------------
     rank_threshold: float = Field(6.0, ge=1, le=10, validation_alias=_env("CTISTUDIO_RANK_THRESHOLD"))
 
+    # -- RAG chat and search ------------------------------------------------------------------------
+    rag_chunk_tokens: int = Field(180, ge=32, le=2048, validation_alias=_env("CTISTUDIO_RAG_CHUNK_TOKENS"))
+    rag_chunk_overlap: int = Field(32, ge=0, le=512, validation_alias=_env("CTISTUDIO_RAG_CHUNK_OVERLAP"))
+    rag_top_k: int = Field(8, ge=1, le=50, validation_alias=_env("CTISTUDIO_RAG_TOP_K"))
+    rag_rule_top_k: int = Field(4, ge=0, le=20, validation_alias=_env("CTISTUDIO_RAG_RULE_TOP_K"))
+    rag_min_similarity: float = Field(0.3, ge=-1, le=1, validation_alias=_env("CTISTUDIO_RAG_MIN_SIMILARITY"))
+    rag_history_turns: int = Field(4, ge=0, le=50, validation_alias=_env("CTISTUDIO_RAG_HISTORY_TURNS"))
+    rag_max_answer_tokens: int = Field(1024, ge=64, le=16384, validation_alias=_env("CTISTUDIO_RAG_MAX_ANSWER_TOKENS"))
+
     # -- web -------------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", validation_alias=_env("CTISTUDIO_HOST"))
     port: int = Field(8001, ge=1, le=65535, validation_alias=_env("CTISTUDIO_PORT"))

@@ -1,0 +1,183 @@
+"""Keyword search: SQLite FTS5 or PostgreSQL full text over chunks, and a small in-memory FTS5 index.
+
+The keyword index of chunks is derived data, like the vectors: :func:`ensure_chunk_text_index` creates it
+on first use (SQLite: an FTS5 table of chunk text and article title kept in step with ``chunks`` by
+triggers; PostgreSQL: GIN indexes on ``to_tsvector('english', …)`` of chunk text and article title) and
+:func:`rebuild_chunk_text_index` rebuilds it. It is kept out of the migrations on purpose, so the schema
+stays exactly what the models describe (and the store's schema comparison stays exact).
+
+Queries are free text: :func:`keyword_terms` keeps the words that carry meaning (no stop words) and the
+engines rank chunks holding ANY of them with BM25 (FTS5) or ``ts_rank_cd`` (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from ctistudio.store.chunks import UNSEARCHABLE_STATUSES
+
+MAX_TERMS = 24
+_WORDS = re.compile(r"[^\W_]+")
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves tell me please show give find list explain describe know any anything""".split()  # noqa: SIM905
+)
+
+# The FTS5 table keeps its own copy of each chunk's text with its article's title (a title word such as
+# "credential" should find the article's chunks); triggers keep it in step with ``chunks``.
+_SQLITE_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, text, tokenize='porter unicode61')",
+    "CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN "
+    "INSERT INTO chunks_fts(rowid, title, text) "
+    "VALUES (new.id, (SELECT title FROM articles WHERE id = new.article_id), new.text); END",
+    "CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN "
+    "DELETE FROM chunks_fts WHERE rowid = old.id; END",
+    "CREATE TRIGGER IF NOT EXISTS chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN "
+    "UPDATE chunks_fts SET text = new.text WHERE rowid = new.id; END",
+)
+_SQLITE_REBUILD = (
+    "DELETE FROM chunks_fts",
+    "INSERT INTO chunks_fts(rowid, title, text) "
+    "SELECT c.id, a.title, c.text FROM chunks AS c JOIN articles AS a ON a.id = c.article_id",
+)
+_SQLITE_OBJECTS = {"chunks_fts", "chunks_fts_insert", "chunks_fts_delete", "chunks_fts_update"}
+_PG_DDL = (
+    "CREATE INDEX IF NOT EXISTS ix_chunks_text_fts ON chunks USING gin (to_tsvector('english', text))",
+    "CREATE INDEX IF NOT EXISTS ix_articles_title_fts ON articles USING gin (to_tsvector('english', title))",
+)
+
+_ensured: set[str] = set()
+_ensure_lock = threading.Lock()
+
+
+def keyword_terms(query: str) -> list[str]:
+    """The searchable words of ``query``: lower-case, no stop words or single letters, no repeats."""
+    seen: dict[str, None] = {}
+    for word in _WORDS.findall(query.lower()):
+        if len(word) > 1 and word not in STOP_WORDS:
+            seen.setdefault(word, None)
+    return list(seen)[:MAX_TERMS]
+
+
+def fts5_match(terms: Iterable[str]) -> str:
+    """An FTS5 MATCH expression: any of ``terms`` (each quoted, so no FTS5 syntax can slip in)."""
+    return " OR ".join('"' + term.replace('"', "") + '"' for term in terms)
+
+
+def ensure_chunk_text_index(engine: Engine) -> None:
+    """Create the keyword index of chunks if it is missing (once per process and database)."""
+    key = str(engine.url)
+    if key in _ensured:
+        return
+    with _ensure_lock, engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            present = {
+                row[0]
+                for row in connection.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'chunks_fts%'"))
+            }
+            if not present >= _SQLITE_OBJECTS:
+                for statement in _SQLITE_DDL + _SQLITE_REBUILD:  # chunks written without the triggers
+                    connection.execute(text(statement))
+        elif connection.dialect.name == "postgresql":
+            for statement in _PG_DDL:
+                connection.execute(text(statement))
+        _ensured.add(key)
+
+
+def rebuild_chunk_text_index(engine: Engine) -> None:
+    """Rebuild the keyword index from the chunks table (after a bulk load or to repair it)."""
+    ensure_chunk_text_index(engine)
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            for statement in _SQLITE_REBUILD:
+                connection.execute(text(statement))
+        elif connection.dialect.name == "postgresql":
+            connection.execute(text("REINDEX INDEX ix_chunks_text_fts"))
+            connection.execute(text("REINDEX INDEX ix_articles_title_fts"))
+
+
+def keyword_search_chunks(
+    connection: Connection, query: str, *, limit: int = 50, article_ids: list[int] | None = None
+) -> list[tuple[int, float]]:
+    """``(chunk id, score)`` of the chunks best matching ``query``'s words, best first (higher = better).
+
+    ``article_ids`` restricts the search to those articles (``[]`` matches nothing). Chunks of duplicate
+    or junk articles are never returned.
+    """
+    terms = keyword_terms(query)
+    if not terms or article_ids == []:
+        return []
+    params: dict[str, object] = {"limit": limit}
+    if connection.dialect.name == "sqlite":
+        restrict = ""
+        if article_ids is not None:
+            restrict = "AND c.article_id IN (SELECT value FROM json_each(:ids))"
+            params["ids"] = json.dumps(article_ids)
+        sql = f"""
+            SELECT f.rowid, -bm25(chunks_fts) AS score
+            FROM chunks_fts AS f
+            JOIN chunks AS c ON c.id = f.rowid
+            JOIN articles AS a ON a.id = c.article_id
+            WHERE chunks_fts MATCH :match AND a.status NOT IN (SELECT value FROM json_each(:hidden)) {restrict}
+            ORDER BY bm25(chunks_fts) LIMIT :limit"""
+        params["match"] = fts5_match(terms)
+        params["hidden"] = json.dumps(list(UNSEARCHABLE_STATUSES))
+    else:
+        params["hidden"] = list(UNSEARCHABLE_STATUSES)
+        restrict = "AND c.article_id = ANY(:ids)" if article_ids is not None else ""
+        if article_ids is not None:
+            params["ids"] = article_ids
+        sql = f"""
+            SELECT c.id, ts_rank_cd(to_tsvector('english', c.text), q)
+                         + 0.5 * ts_rank_cd(to_tsvector('english', a.title), q) AS score
+            FROM chunks AS c JOIN articles AS a ON a.id = c.article_id, to_tsquery('english', :match) AS q
+            WHERE (to_tsvector('english', c.text) @@ q OR to_tsvector('english', a.title) @@ q)
+              AND a.status <> ALL(:hidden) {restrict}
+            ORDER BY score DESC, c.id LIMIT :limit"""
+        params["match"] = " | ".join(terms)
+    return [(int(row[0]), float(row[1])) for row in connection.execute(text(sql), params)]
+
+
+class MemoryTextIndex:
+    """An in-memory FTS5 index of a small collection (Sigma rules): ``add`` documents, ``search`` words.
+
+    Uses the standard library's SQLite, whatever database the store runs on. Not thread-safe for writes;
+    searches take a lock so one index can serve a web app's threads.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute("CREATE VIRTUAL TABLE docs USING fts5(body, tokenize='porter unicode61')")
+        self._lock = threading.Lock()
+        self.size = 0
+
+    def add(self, documents: Iterable[tuple[int, str]]) -> None:
+        """Add ``(position, text)`` pairs; ``position`` is what :meth:`search` returns."""
+        with self._lock:
+            rows = list(documents)
+            self._db.executemany("INSERT INTO docs(rowid, body) VALUES (?, ?)", rows)
+            self.size += len(rows)
+
+    def search(self, query: str, *, limit: int = 50) -> list[tuple[int, float]]:
+        """``(position, score)`` best first (higher = better) for documents holding any word of ``query``."""
+        terms = keyword_terms(query)
+        if not terms or not self.size:
+            return []
+        sql = "SELECT rowid, -bm25(docs) FROM docs WHERE docs MATCH ? ORDER BY bm25(docs) LIMIT ?"
+        with self._lock:
+            return [(int(r[0]), float(r[1])) for r in self._db.execute(sql, (fts5_match(terms), limit))]
+
+    def close(self) -> None:
+        self._db.close()
