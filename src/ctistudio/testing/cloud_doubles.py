@@ -26,7 +26,7 @@ import uuid
 from typing import Any
 
 from ctistudio.testing.http_double import ChatCall, Exchange, Fault, HttpDouble, Reply, split_tokens
-from ctistudio.testing.lmstudio_double import MESSAGE_OVERHEAD_TOKENS, ModelSpec, OpenAICompatibleDouble
+from ctistudio.testing.openai_compatible_double import MESSAGE_OVERHEAD_TOKENS, ModelSpec, OpenAICompatibleDouble
 
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 
