@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ctistudio.cli.common import cli_errors, console, err_console, fail, print_json, settings
-from ctistudio.errors import ConfigurationError, InvalidInput, NotFound
+from ctistudio.cli.common import cli_errors, console, err_console, fail, print_json, run, settings
+from ctistudio.errors import ConfigurationError, CtiStudioError, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from ctistudio.sigma.similarity import SimilarityIndex
+    from ctistudio.sigma.similarity.embeddings import RuleEmbeddings
 
 app = typer.Typer(help="Sigma rules: similarity to SigmaHQ, validation with pySigma, conversion.", no_args_is_help=True)
 
@@ -25,6 +30,40 @@ def _read_rule(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}", fix="Save the rule as UTF-8 text.") from exc
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def _embed_corpus(built: SimilarityIndex, path: Path) -> dict[str, object]:
+    """Embed every indexed rule through the embedding provider and save the vectors beside the index."""
+    from ctistudio.llm import Gateway
+    from ctistudio.sigma.similarity.embeddings import embed_index
+
+    async def go() -> RuleEmbeddings:
+        async with Gateway(settings()) as gateway:
+            with _progress("embedding") as bar:
+                task = bar.add_task("rules", total=len(built.rules))
+                return await embed_index(gateway, built, progress=lambda done, total: bar.update(task, completed=done))
+
+    try:
+        embeddings = run(go())
+    except CtiStudioError as exc:
+        raise CtiStudioError(
+            f"the atom index was saved to {path}, but embedding the rules failed: {exc.message}",
+            fix=f"{exc.fix + ' ' if exc.fix else ''}Or build the atom index alone with --no-embeddings.",
+        ) from exc
+    built.attach_embeddings(embeddings)
+    built.save(path)
+    return {"model": embeddings.model, "provider": embeddings.provider, "dimensions": embeddings.dimensions}
 
 
 def _rules_source(rules: Path | None, git: str | None) -> tuple[Path, str | None]:
@@ -64,14 +103,7 @@ def index_command(
     from ctistudio.sigma.similarity import SimilarityIndex, default_index_path
 
     folder, url = _rules_source(rules, git)
-    with Progress(
-        TextColumn("[bold]indexing[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
+    with _progress("indexing") as bar:
         task = bar.add_task("rules", total=None)
         built = SimilarityIndex.build(
             folder, progress=lambda done, total: bar.update(task, completed=done, total=total), corpus_url=url
@@ -80,7 +112,7 @@ def index_command(
     summary = {"path": str(path), **built.info.model_dump(mode="json"), "embeddings": None}
     summary["skipped_count"] = len(built.info.skipped)
     if not no_embeddings:
-        summary["embeddings"] = {"built": False, "reason": "embedding step not available in this build"}
+        summary["embeddings"] = _embed_corpus(built, path)
     if as_json:
         print_json(summary)
         return
@@ -90,6 +122,11 @@ def index_command(
         f"{commit} in {built.info.build_seconds:.1f}s → {path}",
         highlight=False,
     )
+    if summary["embeddings"]:
+        emb = summary["embeddings"]
+        console.print(
+            f"[green]✔[/] embedded the rules with {emb['model']} ({emb['provider']}, {emb['dimensions']} dimensions)"
+        )
     if built.info.skipped:
         console.print(
             f"  skipped {len(built.info.skipped)} file(s), e.g. {built.info.skipped[0]['path']}: "
@@ -103,6 +140,9 @@ def index_command(
 def similar_command(
     rule_file: Path = typer.Argument(..., help="Sigma rule (.yml) to compare with the indexed corpus."),
     top: int = typer.Option(5, "--top", "-k", min=1, max=100, help="How many similar rules to show."),
+    semantic: bool = typer.Option(
+        False, "--semantic", help="Also list the nearest rules by embedding (needs the embedding provider)."
+    ),
     index: Path | None = IndexOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -110,7 +150,9 @@ def similar_command(
     from ctistudio.sigma.similarity import SimilarityIndex, default_index_path
 
     text = _read_rule(rule_file)
-    result = SimilarityIndex.load(index or default_index_path(settings())).similar(text, top_k=top)
+    loaded = SimilarityIndex.load(index or default_index_path(settings()))
+    vector = _embed_query(loaded, text) if semantic else None
+    result = loaded.similar(text, top_k=top, query_vector=vector)
     if as_json:
         print_json(result)
         return
@@ -123,14 +165,35 @@ def similar_command(
     )
     for note in result.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)
-    if not result.matches:
-        return
-    table = Table("score", "jaccard", "relation", "verdict", "rule", "title")
-    for match in result.matches:
-        table.add_row(
-            f"{match.score:.2f}", f"{match.jaccard:.2f}", match.relation, match.verdict, match.path, match.title
+    if result.matches:
+        table = Table("score", "jaccard", "relation", "verdict", "rule", "title")
+        for match in result.matches:
+            table.add_row(
+                f"{match.score:.2f}", f"{match.jaccard:.2f}", match.relation, match.verdict, match.path, match.title
+            )
+        console.print(table)
+    if result.semantic:
+        table = Table("cosine", "rule", "title", title=f"nearest by embedding ({result.embedding_model})")
+        for near in result.semantic:
+            table.add_row(f"{near.cosine:.2f}", near.path, near.title)
+        console.print(table)
+
+
+def _embed_query(loaded: SimilarityIndex, text: str) -> list[float]:
+    from ctistudio.llm import Gateway
+    from ctistudio.sigma.similarity.embeddings import embed_rule
+
+    if loaded.embeddings is None:
+        raise NotFound(
+            loaded.embeddings_note or "the index has no rule embeddings",
+            fix="Rebuild it without --no-embeddings: ctistudio sigma index --rules DIR.",
         )
-    console.print(table)
+
+    async def go() -> list[float]:
+        async with Gateway(settings()) as gateway:
+            return await embed_rule(gateway, text, loaded)
+
+    return run(go())
 
 
 @app.command("validate")

@@ -27,6 +27,7 @@ from ctistudio.sigma.errors import SigmaIndexInvalid, SigmaIndexMissing, SigmaRu
 from ctistudio.sigma.rule_yaml import error_message, load_documents
 from ctistudio.sigma.similarity.canonical import NORMALISATION_VERSION, CanonicalRule, RuleNotComparable, canonicalize
 from ctistudio.sigma.similarity.dnf import MAX_CLAUSES
+from ctistudio.sigma.similarity.embeddings import RuleEmbeddings, SemanticMatch, embedding_text
 from ctistudio.sigma.similarity.scoring import (
     NEGATED_WEIGHT,
     IdClause,
@@ -40,6 +41,7 @@ from ctistudio.sigma.similarity.scoring import (
 FORMAT = "ctistudio-sigma-similarity"
 FORMAT_VERSION = 1
 INDEX_FILENAME = "similarity-index.json"
+EMBEDDINGS_FILENAME = "similarity-embeddings.json"
 
 
 class IndexInfo(BaseModel):
@@ -62,6 +64,7 @@ class IndexInfo(BaseModel):
 class IndexedRule(BaseModel):
     rule_id: str | None
     title: str
+    description: str | None = None
     path: str
     level: str | None = None
     status: str | None = None
@@ -113,6 +116,8 @@ class SimilarityIndex:
         self._classes = sorted({rule.logsource for rule in rules})
         self._clause_cache: dict[int, list[IdClause] | None] = {}
         self._skipped: list[SkippedFile] = []  # rules build() could not canonicalise
+        self.embeddings: RuleEmbeddings | None = None
+        self.embeddings_note: str | None = None
 
     # -- building and persistence --------------------------------------------------------------------
     @classmethod
@@ -173,7 +178,23 @@ class SimilarityIndex:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
         tmp.replace(path)
+        vectors = path.with_name(EMBEDDINGS_FILENAME)
+        if self.embeddings is not None:
+            self.embeddings.save(vectors)
+        else:
+            vectors.unlink(missing_ok=True)  # vectors of an earlier build would not fit this one
         return path
+
+    def attach_embeddings(self, embeddings: RuleEmbeddings) -> None:
+        """Use ``embeddings`` (made by :func:`~.embeddings.embed_index` for this index) for semantic matches."""
+        if embeddings.rows != len(self.rules) or embeddings.index_built_at != self.info.built_at:
+            raise SigmaIndexInvalid(
+                f"the embeddings ({embeddings.rows} rows, index of {embeddings.index_built_at}) were not made for "
+                f"this index ({len(self.rules)} rules, built {self.info.built_at})",
+                fix="Rebuild both: ctistudio sigma index --rules DIR.",
+            )
+        self.embeddings = embeddings
+        self.embeddings_note = None
 
     @classmethod
     def load(cls, path: Path) -> SimilarityIndex:
@@ -199,11 +220,24 @@ class SimilarityIndex:
             atoms = [str(a) for a in payload["atoms"]]
         except (KeyError, TypeError, ValidationError) as exc:
             raise SigmaIndexInvalid(f"the similarity index {path} is corrupt: {exc}", fix=rebuild) from exc
-        return cls(info, atoms, rules)
+        index = cls(info, atoms, rules)
+        vectors = path.with_name(EMBEDDINGS_FILENAME)
+        if vectors.is_file():
+            try:
+                index.attach_embeddings(RuleEmbeddings.load(vectors))
+            except SigmaIndexInvalid as exc:  # the atom index works without them; say why they are unused
+                index.embeddings_note = f"rule embeddings not used: {exc.message}"
+        return index
 
     # -- querying -------------------------------------------------------------------------------------
-    def similar(self, rule: str | Mapping[str, Any], top_k: int = 5) -> SimilarityResult:
-        """The verdict and top-k corpus matches of one rule (YAML text or mapping), via the postings."""
+    def similar(
+        self, rule: str | Mapping[str, Any], top_k: int = 5, *, query_vector: list[float] | None = None
+    ) -> SimilarityResult:
+        """The verdict and top-k corpus matches of one rule (YAML text or mapping), via the postings.
+
+        With ``query_vector`` (from :func:`~.embeddings.embed_rule`) and stored rule embeddings, the result
+        also lists the top-k nearest rules by embedding in ``semantic``.
+        """
         query = self._canonical_query(rule)
         ids = self._query_ids(query)
         overlap: dict[int, list[float]] = {}
@@ -218,7 +252,33 @@ class SimilarityIndex:
                 else:
                     entry[0] += weight
                     entry[1] += 1.0
-        return self._rank(query, ids, overlap, top_k)
+        result = self._rank(query, ids, overlap, top_k)
+        if query_vector is not None and self.embeddings is not None:
+            result.embedding_model = self.embeddings.model
+            result.semantic = [
+                SemanticMatch(
+                    path=self.rules[row].path,
+                    title=self.rules[row].title,
+                    logsource="/".join(p or "-" for p in self.rules[row].logsource),
+                    cosine=cosine,
+                )
+                for row, cosine in self.embeddings.nearest(query_vector, top_k)
+            ]
+        return result
+
+    def query_embedding_text(self, rule: str | Mapping[str, Any]) -> str:
+        """The text to embed for a rule, with the recipe used for the corpus."""
+        parsed = parse_rule_text(rule)
+        query = self._canonical_query(parsed)
+        ids = self._query_ids(query)
+        atoms = sorted(query.atoms)
+        ranked = sorted(zip(ids, atoms, strict=True), key=lambda pair: -self._weight(*pair))
+        return embedding_text(
+            str(parsed.get("title") or ""),
+            _to_text(parsed.get("description")),
+            query.logsource_key,
+            [atom for _, atom in ranked],
+        )
 
     def similar_by_scan(self, rule: str | Mapping[str, Any], top_k: int = 5) -> SimilarityResult:
         """Same answer as :meth:`similar`, found by scanning every corpus rule (baseline, cross-check)."""
@@ -356,6 +416,7 @@ def _indexed(item: CorpusRule, canonical: CanonicalRule, atom_ids: dict[str, int
     return IndexedRule(
         rule_id=_to_text(rule.get("id")),
         title=str(rule.get("title") or item.path),
+        description=_to_text(rule.get("description"))[:400] if rule.get("description") else None,
         path=item.path,
         level=_to_text(rule.get("level")),
         status=_to_text(rule.get("status")),

@@ -23,6 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ctistudio.sigma.similarity.embeddings import SemanticMatch
+
 DUPLICATE_SCORE = 0.90
 SIMILAR_SCORE = 0.50
 CONTAINED_SCORE = 0.25
@@ -63,6 +65,10 @@ class SimilarityResult(BaseModel):
     atoms: int
     dnf_clauses: int | None = Field(description="clauses of the simplified DNF; None when over the cap")
     notes: list[str] = Field(default_factory=list)
+    semantic: list[SemanticMatch] | None = Field(
+        None, description="nearest corpus rules by embedding (only when a query vector was given)"
+    )
+    embedding_model: str | None = None
 
 
 def literal_implies(a: frozenset[int], b: frozenset[int]) -> bool:
