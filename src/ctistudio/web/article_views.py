@@ -106,11 +106,12 @@ def evidence_quotes(detail: ArticleDetail) -> list[tuple[str, str]]:
     """(quote, label) pairs of the deterministic hunt-score evidence, for highlighting in the text."""
     quotes: list[tuple[str, str]] = []
     for item in detail.hunt_evidence:
-        if isinstance(item, dict):
-            text = item.get("match") or item.get("text") or item.get("evidence") or item.get("quote")
-            label = str(item.get("signal") or item.get("rule") or item.get("kind") or "hunt score")
-            if isinstance(text, str):
-                quotes.append((text, label))
-        elif isinstance(item, str):
+        if isinstance(item, str):
             quotes.append((item, "hunt score"))
+            continue
+        if not isinstance(item, dict):
+            continue
+        label = f"hunt score: {item.get('signal') or item.get('kind') or 'evidence'}"
+        texts = item.get("matches") or [item.get("match") or item.get("text") or item.get("quote")]
+        quotes.extend((text, label) for text in texts if isinstance(text, str))
     return quotes

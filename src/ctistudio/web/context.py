@@ -115,6 +115,7 @@ class AppContext:
         self._gateway: Gateway | None = None
         self._gateway_settings: Settings | None = None
         self._retired: list[Gateway] = []
+        self._pipelines: list[tuple[Settings, Any]] = []
 
     def settings(self) -> Settings:
         return self.source.get()
@@ -130,6 +131,26 @@ class AppContext:
             self._gateway_settings = current
         return self._gateway
 
+    def pipeline(self) -> Any:
+        """The pipeline service for the current settings; runs started earlier stay with their service."""
+        self.services.require("pipeline")
+        try:
+            from ctistudio.pipeline.novelty import load_novelty_judge
+            from ctistudio.pipeline.service import PipelineService
+        except ImportError as exc:
+            raise ServiceMissing("pipeline", f"this build has no pipeline service ({exc})") from exc
+        current = self.settings()
+        if not self._pipelines or self._pipelines[-1][0] is not current:
+            service = PipelineService(
+                current, self.require_store(), self.gateway(), novelty=load_novelty_judge(current)
+            )
+            self._pipelines.append((current, service))
+        return self._pipelines[-1][1]
+
+    def pipelines(self) -> list[Any]:
+        """Every pipeline service this app built (newest last): a run is cancelled where it runs."""
+        return [service for _, service in self._pipelines]
+
     def require_store(self) -> Any:
         if self.store is None:
             raise ServiceMissing("store", self.services.missing.get("store", "no database is configured"))
@@ -141,6 +162,9 @@ class AppContext:
         self.health.clear()
 
     async def aclose(self) -> None:
+        for _, service in self._pipelines:  # runs still going are marked cancelled (and can be resumed)
+            for run_id in getattr(service.runner, "active", list)():
+                await service.runner.cancel(run_id)
         for gateway in [*self._retired, *([self._gateway] if self._gateway else [])]:
             try:
                 await gateway.aclose()

@@ -97,6 +97,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceMissing)
     async def _missing(request: Request, exc: ServiceMissing) -> Response:
+        if not wants_json(request.url.path) and not request.headers.get("hx-request"):
+            return request.app.state.templates.TemplateResponse(  # the page explains; it did not fail
+                request,
+                "unavailable_page.html",
+                {"title": exc.service.capitalize(), "what": f"ctistudio.{exc.service}", "reason": exc.reason},
+            )
         return render_error(
             request, 503, "service_not_available", f"this needs {exc.service}, which is not ready: {exc.reason}"
         )

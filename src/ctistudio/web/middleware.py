@@ -27,7 +27,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB: enough for any JSON body or form the app takes, bar uploads
-UPLOAD_PATHS = ("/api/articles/upload",)
+UPLOAD_PATHS = ("/api/articles/upload", "/articles/new/upload", "/api/articles", "/articles/new/text")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -76,7 +76,7 @@ class WebMiddleware:
         state = scope.setdefault("state", {})
         state["had_session_cookie"] = raw is not None
         state["session"] = session or Session()
-        state["set_session"] = session is None
+        state["set_session"] = session is None and not wants_json(path)  # pages start sessions; API calls don't
         received = 0
         started = False
 

@@ -1,40 +1,16 @@
-"""What the pipeline produced for an article (latest run, rank, observables, rules), as typed views."""
+"""What the pipeline produced for an article, and the pipeline service as the web app holds it.
+
+Runs, steps and rules are the pipeline service's own views (``ctistudio.pipeline.service.RunView``,
+``ctistudio.pipeline.review.RuleView``); this module adds the rank and observables an article page shows.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ctistudio.web.context import AppContext
-
-
-class StepView(BaseModel):
-    step: str
-    status: str
-    provider: str | None = None
-    model: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    duration_ms: float | None = None
-    attempts: int = 0
-    error: str | None = None
-    output: dict[str, Any] | None = None
-
-
-class RunView(BaseModel):
-    id: int
-    article_id: int
-    status: str
-    current_step: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    error: str | None = None
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    steps: list[StepView] = Field(default_factory=list)
+from ctistudio.web.context import AppContext, ServiceMissing
 
 
 class RankView(BaseModel):
@@ -54,28 +30,12 @@ class ObservableView(BaseModel):
     extractor: str | None = None
 
 
-class RuleView(BaseModel):
-    id: int
-    title: str
-    yaml: str
-    level: str | None = None
-    validation_status: str
-    validation_errors: list[Any] = Field(default_factory=list)
-    repair_rounds: int = 0
-    similarity: list[Any] = Field(default_factory=list)
-    verdict: str | None = None
-    review_state: str
-    article_id: int | None = None
-    run_id: int | None = None
-
-
 class ArticlePipeline(BaseModel):
     available: bool
     reason: str = ""
-    latest_run: RunView | None = None
+    run: Any = None  # ctistudio.pipeline.service.RunView of the latest run
     rank: RankView | None = None
     observables: list[ObservableView] = Field(default_factory=list)
-    rules: list[RuleView] = Field(default_factory=list)
 
     def evidence_quotes(self) -> list[tuple[str, str]]:
         quotes = [(o.source_evidence, f"{o.kind}: {o.value}") for o in self.observables if o.source_evidence]
@@ -84,8 +44,41 @@ class ArticlePipeline(BaseModel):
         return quotes
 
 
+def pipeline_service(ctx: AppContext) -> Any:
+    """The pipeline service for the current settings (built by the context; ServiceMissing without it)."""
+    return ctx.pipeline()
+
+
+def rank_view(output: dict[str, Any] | None) -> RankView | None:
+    """The rank step's checkpoint as a view (None when the step has not produced a score)."""
+    if not output or not isinstance(output.get("score"), int):
+        return None
+    return RankView(
+        score=output["score"],
+        band=str(output.get("band", "")),
+        reasons=[str(r) for r in output.get("reasons") or []],
+        evidence=[str(e) for e in output.get("evidence") or []],
+    )
+
+
 def article_pipeline(ctx: AppContext, article_id: int) -> ArticlePipeline:
-    """Latest run, rank, observables and rules of an article (``available=False`` without the runner)."""
-    if not ctx.services.available("pipeline") or not hasattr(ctx.services.modules["pipeline"], "start_run"):
-        return ArticlePipeline(available=False, reason="the pipeline runner (ctistudio.pipeline) is not installed yet")
-    return ArticlePipeline(available=False, reason="pipeline results are not readable yet")
+    """Latest run with its steps and rules, the rank and the observables of an article."""
+    try:
+        service = ctx.pipeline()
+        from ctistudio.store import runs as runs_repo
+    except (ServiceMissing, ImportError) as exc:
+        return ArticlePipeline(available=False, reason=getattr(exc, "reason", str(exc)))
+    with ctx.require_store().session() as session:
+        latest = runs_repo.list_runs(session, article_id=article_id, limit=1)
+        if not latest:
+            return ArticlePipeline(available=True)
+        run_id = latest[0].id
+        observables = [
+            ObservableView(**{name: getattr(o, name) for name in ObservableView.model_fields})
+            for o in runs_repo.run_observables(session, run_id)
+        ]
+    run = service.run_view(run_id)
+    rank = next((step for step in run.steps if step.name == "rank"), None)
+    return ArticlePipeline(
+        available=True, run=run, rank=rank_view(rank.output if rank else None), observables=observables
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ctistudio.web.context import AppContext, ServiceMissing
+from ctistudio.web.context import AppContext
 
 
 class SourceView(BaseModel):
@@ -89,9 +89,6 @@ def set_active(ctx: AppContext, source_id: str, active: bool) -> SourceView:
 
 async def fetch_now(ctx: AppContext, source_id: str) -> dict[str, Any]:
     """Check one source now (ignoring its schedule); the outcome as the ingest service reports it."""
-    ingest = ctx.services.require("ingest")
-    fetch = getattr(ingest, "fetch_source_now", None)
-    if fetch is None:
-        raise ServiceMissing("ingest", "this build of ctistudio.ingest cannot fetch a single source yet")
-    outcome = await fetch(ctx.require_store(), ctx.settings(), source_id)
-    return outcome.model_dump(mode="json") if hasattr(outcome, "model_dump") else dict(outcome)
+    from ctistudio.web.ingest_views import fetch_source_now
+
+    return await fetch_source_now(ctx, source_id)

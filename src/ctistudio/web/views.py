@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ctistudio.web.context import AppContext
+from ctistudio.web.context import AppContext, ServiceMissing
 
 
 class Unavailable(BaseModel):
@@ -16,7 +16,7 @@ class Unavailable(BaseModel):
 
 class DashboardSummary(BaseModel):
     counts: dict[str, int] = {}
-    recent_runs: list[dict[str, Any]] = []
+    recent_runs: list[Any] = []
     missing: list[Unavailable] = []
 
 
@@ -32,6 +32,10 @@ def dashboard(ctx: AppContext) -> DashboardSummary:
             all_sources = sources.list_sources(session)
             summary.counts["sources"] = len(all_sources)
             summary.counts["failing sources"] = sum(1 for s in all_sources if s.consecutive_failures)
+        queue = queue_counts(ctx)
+        if queue.pop("available", False):
+            summary.counts.update({f"rules {k}": v for k, v in queue.items() if k in ("queued", "approved")})
+    summary.recent_runs = recent_runs(ctx)
     for name in ("store", "ingest", "pipeline", "sigma", "rag", "bench"):
         if not ctx.services.available(name):
             summary.missing.append(Unavailable(what=name, reason=ctx.services.missing[name]))
@@ -39,4 +43,17 @@ def dashboard(ctx: AppContext) -> DashboardSummary:
 
 
 def queue_counts(ctx: AppContext) -> dict[str, Any]:
-    return {"available": False, "detail": "the review queue needs ctistudio.pipeline"}
+    """Review-queue counts for /health and the dashboard (with ``available`` and the reason when not)."""
+    try:
+        from ctistudio.store.rules import rule_counts
+    except ImportError as exc:
+        return {"available": False, "detail": f"no review queue in this build ({exc})"}
+    with ctx.require_store().session() as session:
+        return {"available": True, **rule_counts(session)}
+
+
+def recent_runs(ctx: AppContext, limit: int = 8) -> list[Any]:
+    try:
+        return ctx.pipeline().list_runs(limit=limit)
+    except ServiceMissing:
+        return []

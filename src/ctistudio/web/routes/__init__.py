@@ -1,6 +1,6 @@
 """The app's routers, in the order they are included."""
 
-from ctistudio.web.routes import articles, auth, health, pages, providers, settings, sources
+from ctistudio.web.routes import articles, auth, health, pages, providers, queue, runs, settings, sources
 
 ROUTERS = [
     health.router,
@@ -10,6 +10,10 @@ ROUTERS = [
     articles.api,
     sources.api,
     sources.pages,
+    runs.api,
+    queue.api,
     pages.router,
+    runs.pages,
+    queue.pages,
     articles.pages,
 ]

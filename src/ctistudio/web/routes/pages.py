@@ -44,11 +44,8 @@ def unavailable(request: Request, title: str, what: str, reason: str) -> Respons
 
 # Pages whose service has not landed in this build yet: (path, title, service, what the service is).
 PENDING_PAGES = [
-    ("/runs", "Runs", "pipeline", "The pipeline runner"),
-    ("/queue", "Sigma queue", "pipeline", "The review queue"),
     ("/chat", "Chat", "rag", "RAG chat"),
     ("/benchmarks", "Benchmarks", "bench", "The provider benchmark"),
-    ("/articles/new", "Add an article", "ingest", "Manual ingestion"),
 ]
 
 

@@ -1,0 +1,73 @@
+"""Manual ingestion (paste, URL, upload) and "fetch now" through the ingest service."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ctistudio.web.context import AppContext, ServiceMissing
+
+MAX_PASTE_CHARS = 2_000_000
+
+
+class PastedArticle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=MAX_PASTE_CHARS, description="Text or Markdown (front matter ok).")
+    title: str | None = Field(None, max_length=300)
+    url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
+
+
+class ArticleUrl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://")
+
+
+class IngestResult(BaseModel):
+    """What happened: ``new``, ``duplicate``, ``exists``, ``skipped``, ``refused`` or ``failed``, with why."""
+
+    status: str
+    article_id: int | None = None
+    duplicate_of: int | None = None
+    title: str | None = None
+    url: str | None = None
+    reason: str | None = None
+    hunt_score: int | None = None
+    platforms: list[str] = Field(default_factory=list)
+
+
+def ingest_service(ctx: AppContext) -> Any:
+    ctx.services.require("ingest")
+    try:
+        from ctistudio.ingest import IngestService
+    except ImportError as exc:
+        raise ServiceMissing("ingest", f"this build has no ingest service ({exc})") from exc
+    return IngestService(ctx.require_store(), ctx.settings())
+
+
+def _result(outcome: Any) -> IngestResult:
+    return IngestResult(**{k: v for k, v in asdict(outcome).items() if k in IngestResult.model_fields})
+
+
+def ingest_text(ctx: AppContext, pasted: PastedArticle) -> IngestResult:
+    return _result(ingest_service(ctx).ingest_text(pasted.text, title=pasted.title, url=pasted.url))
+
+
+async def ingest_url(ctx: AppContext, url: str) -> IngestResult:
+    return _result(await ingest_service(ctx).ingest_url(url))
+
+
+def ingest_upload(ctx: AppContext, data: bytes, filename: str | None) -> IngestResult:
+    return _result(ingest_service(ctx).ingest_bytes(data, filename))
+
+
+async def fetch_source_now(ctx: AppContext, source_id: str) -> dict[str, Any]:
+    """Check one source now, whatever its schedule; the check's outcome (status, counts, error)."""
+    report = await ingest_service(ctx).check_sources(source_ids=[source_id], force=True)
+    outcome = report.checks[source_id]
+    data = asdict(outcome)
+    data["started_at"] = str(data.get("started_at"))
+    return {
+        k: data[k] for k in ("status", "http_status", "entries_seen", "articles_new", "articles_duplicate", "error")
+    }
