@@ -46,7 +46,20 @@ def decode_text(body: bytes, header_charset: str | None = None) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = from_bytes(body[:200_000]).best()
-    if best is not None and best.encoding:
-        return body.decode(best.encoding, errors="replace")
-    return body.decode("cp1252", errors="replace")
+    encoding = guess_encoding(body[:200_000])
+    return body.decode(encoding or "cp1252", errors="replace")
+
+
+def guess_encoding(sample: bytes) -> str | None:
+    """Detection for undeclared legacy text: among the least chaotic readings, the most coherent one.
+
+    charset-normalizer's first choice alone is often a rare code page for short Western text
+    (``mac_latin2`` for French); weighing language coherence picks ``cp1252`` there and ``cp1251`` for Russian.
+    """
+    matches = list(from_bytes(sample))
+    if not matches:
+        return None
+    least_chaos = min(match.chaos for match in matches)
+    plausible = [match for match in matches if match.chaos <= least_chaos + 0.1]
+    best = max(plausible, key=lambda match: (round(match.coherence, 3), match.encoding in ("cp1252", "cp1251")))
+    return best.encoding

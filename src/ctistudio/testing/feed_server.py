@@ -143,7 +143,9 @@ class FeedServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> FeedServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"feed-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=f"feed-server-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
