@@ -7,8 +7,10 @@ from ctistudio.sigma.similarity.atoms import (
     canonical_field,
     detection_node,
     field_literals,
+    literal_features,
     logsource_class,
     normalise_value,
+    value_implies,
 )
 
 
@@ -89,3 +91,26 @@ def test_logsource_class() -> None:
     )
     assert logsource_class({"service": "sysmon", "product": "windows"}) == ("windows", "", "sysmon")
     assert logsource_class(None) == ("", "", "")
+
+
+def test_near_match_features() -> None:
+    spaced = Literal(False, "commandline|", frozenset({"*urlcache *"}))
+    plain = Literal(False, "commandline|", frozenset({"*urlcache*"}))
+    assert literal_features(spaced) == literal_features(plain) == ["~commandline||urlcache"]
+    path = Literal(False, "image|", frozenset({"*\\windows\\system32\\certutil.exe"}))
+    assert literal_features(path) == ["~image||certutil.exe", "~image||windows\\system32\\certutil.exe"]
+    assert literal_features(Literal(True, "user|", frozenset({"system"}))) == []  # filters give none
+    assert literal_features(Literal(False, "commandline|re|", frozenset({"abc.*"}))) == []
+    assert literal_features(Literal(False, "commandline|", frozenset({"*-e *"}))) == []  # too short
+
+
+def test_wildcard_implication() -> None:
+    assert value_implies("*urlcache -f *", "*urlcache *")
+    assert value_implies("*\\certutil.exe", "*certutil.exe")
+    folder = normalise_value("C:\\Windows\\", "startswith")  # canonical: c:\windows\\* (escaped backslash)
+    assert folder == "c:\\windows\\\\*"
+    assert value_implies("c:\\windows\\x.exe", folder)
+    assert value_implies("anything", "*")
+    assert not value_implies("*urlcache*", "*urlcache *")
+    assert not value_implies("certutil.exe*", "*certutil.exe")  # may continue after .exe
+    assert value_implies("a\\*b", "*a*b*") is False and value_implies("*a\\*b*", "*a\\*b*")

@@ -177,3 +177,32 @@ def test_unreadable_query(sigmahq_index: SimilarityIndex) -> None:
         sigmahq_index.similar("title: [")
     with pytest.raises(SigmaRuleUnreadable, match="cannot be compared"):
         sigmahq_index.similar("title: no detection\n")
+
+
+GENERATED = """
+title: Certutil Download via URLCache
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        NewProcessName|endswith: '\\\\certutil.exe'
+        CommandLine|contains|all: ['urlcache', 'http']
+    condition: selection
+"""
+
+
+def test_generated_near_duplicate_is_similar(sigmahq_index: SimilarityIndex) -> None:
+    """Other field name (alias), other strings ('urlcache' vs 'urlcache '): not a duplicate, but similar."""
+    result = sigmahq_index.similar(GENERATED)
+    best = result.matches[0]
+    assert best.path == CERTUTIL
+    assert best.query_in_candidate >= 0.65 and best.score < 0.9
+    assert "~commandline||urlcache" in best.shared_atoms
+    assert result.verdict == "similar"
+
+
+def test_wildcard_aware_subset(sigmahq_index: SimilarityIndex, sigmahq_rules: Path) -> None:
+    rule = load_rule(sigmahq_rules, CERTUTIL)
+    rule["detection"]["selection_flags"]["CommandLine|contains"] = ["urlcache -f "]  # inside 'urlcache '
+    match = next(m for m in sigmahq_index.similar(rule).matches if m.path == CERTUTIL)
+    assert match.relation == "subset"
+    assert "commandline||*urlcache -f *" not in match.shared_atoms  # no exact atom in common there

@@ -204,3 +204,65 @@ def logsource_class(logsource: Any) -> tuple[str, str, str]:
         return str(value).strip().lower() if value is not None else ""
 
     return part("product"), _CATEGORY_SPELLING.sub("_", part("category")), part("service")
+
+
+# -- near-match features and wildcard implication ----------------------------------------------------
+FEATURE_PREFIX = "~"
+_MIN_FEATURE_CHARS = 3
+_PIECE_TRIM = " \t\"'\\/"
+
+
+def _pieces(value: str) -> list[str]:
+    """The literal runs (unescaped) of a canonical value between its ``*`` and ``?`` wildcards."""
+    pieces, current, i = [], [], 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\" and i + 1 < len(value) and value[i + 1] in "\\*?":
+            current.append(value[i + 1])
+            i += 2
+            continue
+        if char in "*?":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    pieces.append("".join(current))
+    return pieces
+
+
+def literal_features(literal: Literal) -> list[str]:
+    """Near-match features of a positive, non-regex literal: ``~field|modifiers|text`` per literal run.
+
+    ``*urlcache *`` and ``*urlcache*`` differ as atoms but share the feature ``~commandline||urlcache``; a
+    path's run also yields its last component (``\\windows\\certutil.exe`` → ``certutil.exe``).
+    """
+    if literal.negated or "|re" in literal.key:
+        return []
+    out = []
+    for value in literal.values:
+        for piece in _pieces(value):
+            text = piece.strip(_PIECE_TRIM)
+            candidates = {text, re.split(r"[\\/]", text)[-1]}
+            out.extend(f"{FEATURE_PREFIX}{literal.key}|{c}" for c in sorted(candidates) if len(c) >= _MIN_FEATURE_CHARS)
+    return sorted(set(out))
+
+
+def value_implies(a: str, b: str) -> bool:
+    """Every string matching pattern ``a`` also matches ``b`` (simple forms of b: ``*x*``, ``*x``, ``x*``)."""
+    if a == b or b == "*":
+        return True
+    pieces_a, pieces_b = _pieces(a), _pieces(b)
+    if "?" in b.replace("\\?", ""):
+        return False
+    inner = [p for p in pieces_b if p]
+    if len(inner) != 1 or len(pieces_b) > 3:
+        return False
+    needle = inner[0]
+    if pieces_b == ["", needle, ""]:  # *x*: x inside one literal run of a
+        return any(needle in piece for piece in pieces_a)
+    if pieces_b == ["", needle]:  # *x: a ends with a literal run ending in x
+        return pieces_a[-1].endswith(needle)
+    if pieces_b == [needle, ""]:  # x*: a starts with a literal run starting with x
+        return pieces_a[0].startswith(needle)
+    return False

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctistudio.sigma.similarity.atoms import Literal, detection_node, logsource_class
+from ctistudio.sigma.similarity.atoms import Literal, detection_node, literal_features, logsource_class
 from ctistudio.sigma.similarity.condition import ConditionSyntaxError, Node, parse_condition
 from ctistudio.sigma.similarity.dnf import MAX_CLAUSES, Clause, canonical_dnf, canonical_tree, simplify, to_dnf, to_nnf
 
-NORMALISATION_VERSION = 1
+NORMALISATION_VERSION = 2
 
 
 class RuleNotComparable(ValueError):
@@ -33,6 +33,7 @@ class CanonicalRule:
     clauses: list[Clause] | None  # None: the DNF exceeded the cap (truncated)
     hash: str
     notes: list[str] = field(default_factory=list)
+    features: frozenset[str] = frozenset()  # near-match features (``~field|mods|text``), see atoms.literal_features
 
     @property
     def logsource_key(self) -> str:
@@ -72,7 +73,9 @@ def canonicalize(rule: Mapping[str, Any], max_clauses: int = MAX_CLAUSES) -> Can
     bodies = {str(k): detection_node(v) for k, v in detection.items() if k != "condition"}
     node = _substitute(tree.root, bodies)
     nnf = to_nnf(node)
-    atoms = frozenset(atom for literal in _literals(nnf) for atom in literal.atoms())
+    literals = _literals(nnf)
+    atoms = frozenset(atom for literal in literals for atom in literal.atoms())
+    features = frozenset(feature for literal in literals for feature in literal_features(literal))
     notes = list(tree.notes)
     clauses = to_dnf(node, max_clauses)
     if clauses is None:
@@ -83,4 +86,4 @@ def canonicalize(rule: Mapping[str, Any], max_clauses: int = MAX_CLAUSES) -> Can
         text = "dnf:" + canonical_dnf(clauses)
     source = logsource_class(rule.get("logsource"))
     digest = hashlib.sha256(("/".join(source) + "\n" + text).encode("utf-8")).hexdigest()[:32]
-    return CanonicalRule(logsource=source, atoms=atoms, clauses=clauses, hash=digest, notes=notes)
+    return CanonicalRule(logsource=source, atoms=atoms, clauses=clauses, hash=digest, notes=notes, features=features)

@@ -25,11 +25,14 @@ from pydantic import BaseModel, Field, ValidationError
 from ctistudio.sigma.corpus import CorpusRule, Progress, SkippedFile, load_corpus
 from ctistudio.sigma.errors import SigmaIndexInvalid, SigmaIndexMissing, SigmaRuleUnreadable
 from ctistudio.sigma.rule_yaml import error_message, load_documents
+from ctistudio.sigma.similarity.atoms import FEATURE_PREFIX
 from ctistudio.sigma.similarity.canonical import NORMALISATION_VERSION, CanonicalRule, RuleNotComparable, canonicalize
 from ctistudio.sigma.similarity.dnf import MAX_CLAUSES
 from ctistudio.sigma.similarity.embeddings import RuleEmbeddings, SemanticMatch, embedding_text
 from ctistudio.sigma.similarity.scoring import (
+    FEATURE_WEIGHT,
     NEGATED_WEIGHT,
+    AtomImplication,
     IdClause,
     Match,
     SimilarityResult,
@@ -71,6 +74,7 @@ class IndexedRule(BaseModel):
     logsource: tuple[str, str, str]
     hash: str
     atoms: list[int]
+    features: list[int] = Field(default_factory=list)
     clauses: list[list[list[int]]] | None  # None: DNF over the cap
 
 
@@ -103,16 +107,17 @@ class SimilarityIndex:
         self.atom_ids = {atom: i for i, atom in enumerate(atoms)}
         postings: list[list[int]] = [[] for _ in atoms]
         for index, rule in enumerate(rules):
-            for atom in rule.atoms:
-                postings[atom].append(index)
+            for term in (*rule.atoms, *rule.features):
+                postings[term].append(index)
         self.postings = postings
         n = max(len(rules), 1)
         self.unseen_weight = math.log(1 + n)
-        self.weights = [
-            math.log(1 + n / max(len(p), 1)) * (NEGATED_WEIGHT if atom.startswith("!") else 1.0)
-            for atom, p in zip(atoms, postings, strict=True)
-        ]
-        self.rule_weights = [sum(self.weights[a] for a in rule.atoms) for rule in rules]
+        self.is_feature = [atom.startswith(FEATURE_PREFIX) for atom in atoms]
+        self.weights = [self.unseen_weight * term_factor(atom) for atom in atoms]
+        for term, rule_list in enumerate(postings):
+            if rule_list:
+                self.weights[term] = math.log(1 + n / len(rule_list)) * term_factor(atoms[term])
+        self.rule_weights = [sum(self.weights[a] for a in (*rule.atoms, *rule.features)) for rule in rules]
         self._classes = sorted({rule.logsource for rule in rules})
         self._clause_cache: dict[int, list[IdClause] | None] = {}
         self._skipped: list[SkippedFile] = []  # rules build() could not canonicalise
@@ -239,20 +244,20 @@ class SimilarityIndex:
         also lists the top-k nearest rules by embedding in ``semantic``.
         """
         query = self._canonical_query(rule)
-        ids = self._query_ids(query)
+        terms = self._query_terms(query)
         overlap: dict[int, list[float]] = {}
-        for atom in ids:
-            if atom >= len(self.atoms):
+        for term in terms:
+            if term >= len(self.atoms):
                 continue
-            weight = self.weights[atom]
-            for rule_index in self.postings[atom]:
+            weight, exact = self.weights[term], 0.0 if self.is_feature[term] else 1.0
+            for rule_index in self.postings[term]:
                 entry = overlap.get(rule_index)
                 if entry is None:
-                    overlap[rule_index] = [weight, 1.0]
+                    overlap[rule_index] = [weight, exact]
                 else:
                     entry[0] += weight
-                    entry[1] += 1.0
-        result = self._rank(query, ids, overlap, top_k)
+                    entry[1] += exact
+        result = self._rank(query, terms, overlap, top_k)
         if query_vector is not None and self.embeddings is not None:
             result.embedding_model = self.embeddings.model
             result.semantic = [
@@ -270,9 +275,10 @@ class SimilarityIndex:
         """The text to embed for a rule, with the recipe used for the corpus."""
         parsed = parse_rule_text(rule)
         query = self._canonical_query(parsed)
-        ids = self._query_ids(query)
-        atoms = sorted(query.atoms)
-        ranked = sorted(zip(ids, atoms, strict=True), key=lambda pair: -self._weight(*pair))
+        terms = self._query_terms(query)
+        ranked = sorted(
+            (t for t in terms.items() if not t[1].startswith(FEATURE_PREFIX)), key=lambda pair: -self._weight(*pair)
+        )
         return embedding_text(
             str(parsed.get("title") or ""),
             _to_text(parsed.get("description")),
@@ -283,14 +289,15 @@ class SimilarityIndex:
     def similar_by_scan(self, rule: str | Mapping[str, Any], top_k: int = 5) -> SimilarityResult:
         """Same answer as :meth:`similar`, found by scanning every corpus rule (baseline, cross-check)."""
         query = self._canonical_query(rule)
-        ids = self._query_ids(query)
-        id_set = set(ids)
+        terms = self._query_terms(query)
+        term_set = set(terms)
         overlap: dict[int, list[float]] = {}
         for rule_index, indexed in enumerate(self.rules):
-            shared = id_set.intersection(indexed.atoms)
+            shared_atoms = term_set.intersection(indexed.atoms)
+            shared = shared_atoms | term_set.intersection(indexed.features)
             if shared:
-                overlap[rule_index] = [sum(self.weights[a] for a in sorted(shared)), float(len(shared))]
-        return self._rank(query, ids, overlap, top_k)
+                overlap[rule_index] = [sum(self.weights[a] for a in sorted(shared)), float(len(shared_atoms))]
+        return self._rank(query, terms, overlap, top_k)
 
     def _canonical_query(self, rule: str | Mapping[str, Any]) -> CanonicalRule:
         try:
@@ -300,20 +307,23 @@ class SimilarityIndex:
                 f"the rule cannot be compared: {exc}", fix="Run `ctistudio sigma validate RULE.yml`."
             ) from exc
 
-    def _query_ids(self, query: CanonicalRule) -> list[int]:
-        """Atom ids of the query; atoms the corpus never uses get fresh ids past the corpus range."""
-        out, fresh = [], len(self.atoms)
-        for atom in sorted(query.atoms):
-            known = self.atom_ids.get(atom)
+    def _query_terms(self, query: CanonicalRule) -> dict[int, str]:
+        """Term id → text for the query's atoms and features; terms the corpus never uses get fresh ids."""
+        out, fresh = {}, len(self.atoms)
+        for term in sorted(query.atoms | query.features):
+            known = self.atom_ids.get(term)
             if known is None:
                 known, fresh = fresh, fresh + 1
-            out.append(known)
+            out[known] = term
         return out
 
-    def _weight(self, atom_id: int, atom: str) -> float:
-        if atom_id < len(self.weights):
-            return self.weights[atom_id]
-        return self.unseen_weight * (NEGATED_WEIGHT if atom.startswith("!") else 1.0)
+    def _weight(self, term_id: int, term: str) -> float:
+        if term_id < len(self.weights):
+            return self.weights[term_id]
+        return self.unseen_weight * term_factor(term)
+
+    def _term(self, term_id: int, query_terms: dict[int, str]) -> str:
+        return self.atoms[term_id] if term_id < len(self.atoms) else query_terms[term_id]
 
     def _compatible(self, query: tuple[str, str, str]) -> set[tuple[str, str, str]]:
         product, category, service = query
@@ -324,10 +334,9 @@ class SimilarityIndex:
         }
 
     def _rank(
-        self, query: CanonicalRule, ids: list[int], overlap: dict[int, list[float]], top_k: int
+        self, query: CanonicalRule, terms: dict[int, str], overlap: dict[int, list[float]], top_k: int
     ) -> SimilarityResult:
-        atoms_sorted = sorted(query.atoms)
-        query_weight = sum(self._weight(i, a) for i, a in zip(ids, atoms_sorted, strict=True)) or 1e-9
+        query_weight = sum(self._weight(i, t) for i, t in terms.items()) or 1e-9
         classes = self._compatible(query.logsource)
         scored = []
         for rule_index, (shared_weight, shared_count) in overlap.items():
@@ -338,8 +347,14 @@ class SimilarityIndex:
             score = shared_weight / union if union > 0 else 0.0
             scored.append((score, shared_count, rule_index, shared_weight))
         best = heapq.nlargest(top_k, scored, key=lambda s: (round(s[0], 9), s[1], -s[2]))
-        query_clauses = self._query_clauses(query, dict(zip(atoms_sorted, ids, strict=True)))
-        matches = [self._match(query, query_clauses, set(ids), query_weight, s, i, w) for s, _, i, w in best]
+        ids = {term: i for i, term in terms.items()}
+        query_clauses = None
+        if query.clauses is not None:
+            query_clauses = [
+                frozenset(frozenset(ids[a] for a in lit.atoms()) for lit in clause) for clause in query.clauses
+            ]
+        implies = AtomImplication(lambda i: self._term(i, terms))
+        matches = [self._match(query, query_clauses, terms, query_weight, s, i, w, implies) for s, _, i, w in best]
         verdict, reason = overall_verdict(matches)
         return SimilarityResult(
             verdict=verdict,
@@ -351,11 +366,6 @@ class SimilarityIndex:
             dnf_clauses=None if query.clauses is None else len(query.clauses),
             notes=query.notes,
         )
-
-    def _query_clauses(self, query: CanonicalRule, ids: dict[str, int]) -> list[IdClause] | None:
-        if query.clauses is None:
-            return None
-        return [frozenset(frozenset(ids[a] for a in lit.atoms()) for lit in clause) for clause in query.clauses]
 
     def _rule_clauses(self, rule_index: int) -> list[IdClause] | None:
         if rule_index not in self._clause_cache:
@@ -369,17 +379,25 @@ class SimilarityIndex:
         self,
         query: CanonicalRule,
         query_clauses: list[IdClause] | None,
-        query_ids: set[int],
+        terms: dict[int, str],
         query_weight: float,
         score: float,
         rule_index: int,
         shared_weight: float,
+        implies: AtomImplication,
     ) -> Match:
         rule = self.rules[rule_index]
         same_hash = rule.hash == query.hash
-        rel = "equivalent" if same_hash else relation(query_clauses, self._rule_clauses(rule_index))
-        shared = sorted(query_ids.intersection(rule.atoms), key=lambda a: (-self.weights[a], self.atoms[a]))
-        union_count = len(query_ids) + len(rule.atoms) - len(shared)
+        rel = "equivalent" if same_hash else relation(query_clauses, self._rule_clauses(rule_index), implies)
+        exact = {i for i, t in terms.items() if not t.startswith(FEATURE_PREFIX)}
+        shared = exact.intersection(rule.atoms)
+        near = set(terms).intersection(rule.features)
+        by_weight = sorted(shared, key=lambda a: (-self.weights[a], self.atoms[a]))
+        by_weight += sorted(near, key=lambda a: (-self.weights[a], self.atoms[a]))
+        union_count = len(exact) + len(rule.atoms) - len(shared)
+        candidate_weight = self.rule_weights[rule_index]
+        q_in_c = shared_weight / query_weight
+        c_in_q = shared_weight / candidate_weight if candidate_weight else 0.0
         return Match(
             rule_id=rule.rule_id,
             title=rule.title,
@@ -388,15 +406,20 @@ class SimilarityIndex:
             logsource="/".join(p or "-" for p in rule.logsource),
             score=round(score, 4),
             jaccard=round(len(shared) / union_count, 4) if union_count else 0.0,
-            query_in_candidate=round(shared_weight / query_weight, 4),
-            candidate_in_query=round(shared_weight / self.rule_weights[rule_index], 4)
-            if self.rule_weights[rule_index]
-            else 0.0,
+            query_in_candidate=round(q_in_c, 4),
+            candidate_in_query=round(c_in_q, 4),
             relation=rel,
             same_hash=same_hash,
-            verdict=match_verdict(score, rel, same_hash),
-            shared_atoms=[self.atoms[a] for a in shared[:8]],
+            verdict=match_verdict(score, rel, same_hash, max(q_in_c, c_in_q)),
+            shared_atoms=[self.atoms[a] for a in by_weight[:8]],
         )
+
+
+def term_factor(term: str) -> float:
+    """Weight factor of a term: features count :data:`FEATURE_WEIGHT`, negated atoms :data:`NEGATED_WEIGHT`."""
+    if term.startswith(FEATURE_PREFIX):
+        return FEATURE_WEIGHT
+    return NEGATED_WEIGHT if term.startswith("!") else 1.0
 
 
 def _indexed(item: CorpusRule, canonical: CanonicalRule, atom_ids: dict[str, int]) -> IndexedRule:
@@ -407,6 +430,7 @@ def _indexed(item: CorpusRule, canonical: CanonicalRule, atom_ids: dict[str, int
         return found
 
     atoms = sorted(intern(a) for a in canonical.atoms)
+    features = sorted(intern(f) for f in canonical.features)
     clauses = None
     if canonical.clauses is not None:
         clauses = [
@@ -423,5 +447,6 @@ def _indexed(item: CorpusRule, canonical: CanonicalRule, atom_ids: dict[str, int
         logsource=canonical.logsource,
         hash=canonical.hash,
         atoms=atoms,
+        features=features,
         clauses=clauses,
     )
