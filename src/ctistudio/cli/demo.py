@@ -1,45 +1,47 @@
-"""``ctistudio demo``: the main job of the quick start — the demo article through the product."""
+"""``ctistudio demo``: the main job of the quick start — the studio, with the demo article ready to run.
+
+Steps: store the packaged demo article if it is not there yet, print where to open it, then serve the web
+app (``ctistudio serve``) until Ctrl+C. Open the article and press "Run pipeline".
+"""
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from ctistudio.cli.common import cli_errors, err_console, run, settings
-from ctistudio.llm import Gateway
-from ctistudio.resources import demo_article
+from ctistudio.cli.common import cli_errors, console, settings
+
+
+def ensure_demo_article() -> tuple[int, bool]:
+    """The demo article's id, storing it first when missing; ``(id, newly_stored)``."""
+    from ctistudio.ingest import IngestService
+    from ctistudio.store import Store
+
+    s = settings()
+    with Store(s) as store:
+        outcome = IngestService(store, s).ingest_demo()
+    article_id = outcome.article_id or outcome.duplicate_of
+    if article_id is None:
+        raise RuntimeError(f"the demo article was not stored: {outcome.status} {outcome.reason or ''}")
+    return article_id, outcome.status == "new"
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     @cli_errors
     def demo_command(
-        provider: str | None = typer.Option(None, "--provider", "-p", help="Provider (default: LLM_PROVIDER)."),
+        host: str | None = typer.Option(None, "--host", help="Address to bind (default: CTISTUDIO_HOST, 127.0.0.1)."),
+        port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default: CTISTUDIO_PORT, 8001)."),
     ) -> None:
-        """Run the demo article through the gateway and stream a hunting summary."""
-        article = demo_article()
+        """Store the demo article (once) and start the studio's web app on it."""
+        from ctistudio.cli.serve import serve_app, url_for
 
-        async def go() -> None:
-            async with Gateway(settings()) as gateway:
-                err_console.print(f"[dim]providers: {', '.join(gateway.chain_names(provider))}[/]")
-                stream = gateway.stream(
-                    [
-                        {"role": "system", "content": "You are a detection engineer. Be brief."},
-                        {
-                            "role": "user",
-                            "content": "List the three most huntable behaviours in this report:\n\n" + article,
-                            "truncatable": True,
-                        },
-                    ],
-                    provider=provider,
-                    max_tokens=300,
-                )
-                async for delta in stream:
-                    sys.stdout.write(delta.text)
-                    sys.stdout.flush()
-                    if delta.done and delta.result:
-                        sys.stdout.write("\n")
-                        err_console.print(f"[dim]{delta.result.provider}/{delta.result.model}[/]")
-
-        run(go())
+        s = settings()
+        host, port = host or s.host, port or s.port
+        article_id, new = ensure_demo_article()
+        state = "stored" if new else "already stored"
+        console.print(f"demo article {state}: [bold]Operation Paper Lantern[/] (article #{article_id})")
+        console.print(
+            f"open [link]{url_for(host, port)}articles/{article_id}[/link] and press [bold]Run pipeline[/]",
+            highlight=False,
+        )
+        serve_app(host, port)

@@ -9,6 +9,12 @@ import typer
 from ctistudio.cli.common import cli_errors, console, err_console, settings
 
 
+def url_for(host: str, port: int) -> str:
+    """The URL to open for a server bound to ``host``:``port`` (a wildcard address shows as 127.0.0.1)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
 def serve_app(host: str, port: int, *, log_level: str = "warning") -> None:
     """Build the app from settings and serve it with uvicorn until interrupted."""
     import uvicorn
@@ -19,8 +25,7 @@ def serve_app(host: str, port: int, *, log_level: str = "warning") -> None:
     s = settings()
     require_auth_for_host(host, AuthConfig.from_settings(s))
     app = create_app()
-    shown = f"[{host}]" if ":" in host else host
-    console.print(f"[bold green]ctistudio[/] serving on [link]http://{shown}:{port}/[/link]  (Ctrl+C to stop)")
+    console.print(f"[bold green]ctistudio[/] serving on [link]{url_for(host, port)}[/link]  (Ctrl+C to stop)")
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
 
 
