@@ -20,7 +20,7 @@ from ctistudio.ingest.errors import FetchFailed, Refused
 from ctistudio.ingest.feeds import FeedEntry, parse_feed
 from ctistudio.ingest.html_text import ExtractedPage, extract_article, extract_with_hints
 from ctistudio.ingest.http_fetch import FEED_TYPES, PAGE_TYPES, Fetcher, FetchResult
-from ctistudio.ingest.intake import ArticleCandidate, IngestOutcome, save_candidate
+from ctistudio.ingest.intake import ArticleCandidate, IngestOutcome, prepare_candidate, save_candidate
 from ctistudio.ingest.progress import Progress
 from ctistudio.ingest.sources_config import SourceOptions, source_options
 from ctistudio.store import Store
@@ -241,5 +241,6 @@ class Harvester:
             source_id=source_id,
             extra={"extractor": page.extractor, "feed_tags": entry.tags},
         )
+        prepared = await asyncio.to_thread(prepare_candidate, candidate)
         with self.store.session() as session:
-            return save_candidate(session, candidate)
+            return save_candidate(session, prepared)

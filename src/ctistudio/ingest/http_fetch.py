@@ -172,17 +172,7 @@ class Fetcher:
         max_bytes: int | None = None,
     ) -> FetchResult:
         """GET ``url`` within the limits; raises :class:`Refused` or :class:`FetchFailed` with the reason."""
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.limits.timeout):
-                result = await self._follow(url, accept, etag, last_modified, check_robots, max_bytes)
-        except TimeoutError as exc:
-            raise FetchFailed(
-                f"{url}: no complete answer within {self.limits.timeout:g} s",
-                fix="The site is slow or stalled; it is retried at the next check (CTISTUDIO_FETCH_TIMEOUT).",
-            ) from exc
-        result.elapsed_ms = (time.perf_counter() - started) * 1000
-        return result
+        return await self._follow(url, accept, etag, last_modified, check_robots, max_bytes)
 
     async def _follow(
         self,
@@ -227,10 +217,13 @@ class Fetcher:
     ) -> FetchResult | str:
         """One request: a result, or the absolute URL a redirect points to."""
         await self.rate_limiter.wait_turn(urlsplit(url).hostname or "")
-        async with self._slots:
+        async with self._slots:  # the time limit starts once a slot is ours, not while queueing for one
             started = time.perf_counter()
             try:
-                async with self._client.stream("GET", url, headers=headers) as response:
+                async with (
+                    asyncio.timeout(self.limits.timeout),
+                    self._client.stream("GET", url, headers=headers) as response,
+                ):
                     if response.status_code in REDIRECT_CODES and response.headers.get("location"):
                         return urljoin(url, response.headers["location"])
                     if response.status_code == 304:
@@ -243,6 +236,11 @@ class Fetcher:
                         )
                     body = await self._read_limited(url, response, max_bytes)
                     result = self._result(url, response, body, started)
+            except TimeoutError as exc:
+                raise FetchFailed(
+                    f"{url}: no complete answer within {self.limits.timeout:g} s",
+                    fix="The site is slow or stalled; it is retried at the next check (CTISTUDIO_FETCH_TIMEOUT).",
+                ) from exc
             except httpx.TimeoutException as exc:
                 raise FetchFailed(f"{url}: timed out ({exc.__class__.__name__})") from exc
             except httpx.TooManyRedirects as exc:  # pragma: no cover - redirects are followed here

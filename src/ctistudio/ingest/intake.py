@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from ctistudio.errors import InvalidInput
 from ctistudio.ingest.canonical_url import canonical_url
 from ctistudio.ingest.fingerprints import NEAR_DUPLICATE_DISTANCE, content_hash, simhash
-from ctistudio.ingest.hunt_score import score_article
-from ctistudio.ingest.platforms import detect_platforms
+from ctistudio.ingest.hunt_score import HuntScore, score_article
+from ctistudio.ingest.platforms import PlatformDetection, detect_platforms
 from ctistudio.store.articles import (
     NewArticle,
     add_article,
@@ -81,33 +81,47 @@ def _canonical_or_none(url: str | None) -> str | None:
         return None
 
 
-def save_candidate(session: Session, candidate: ArticleCandidate) -> IngestOutcome:
+@dataclass
+class PreparedArticle:
+    """A candidate with its fingerprints and deterministic scores computed (CPU work, no database)."""
+
+    candidate: ArticleCandidate
+    canonical: str | None
+    digest: str
+    fingerprint: int
+    hunt: HuntScore
+    platforms: PlatformDetection
+
+
+def prepare_candidate(candidate: ArticleCandidate) -> PreparedArticle:
+    """Fingerprints, hunt score and platforms of ``candidate``; safe to run in a worker thread."""
+    return PreparedArticle(
+        candidate=candidate,
+        canonical=_canonical_or_none(candidate.url),
+        digest=content_hash(candidate.text),
+        fingerprint=simhash(candidate.text),
+        hunt=score_article(candidate.text, candidate.title),
+        platforms=detect_platforms(candidate.text, candidate.title),
+    )
+
+
+def save_candidate(session: Session, candidate: ArticleCandidate | PreparedArticle) -> IngestOutcome:
     """Dedup, score and store ``candidate`` (see the module docstring for the duplicate rules)."""
-    canonical = _canonical_or_none(candidate.url)
+    prepared = candidate if isinstance(candidate, PreparedArticle) else prepare_candidate(candidate)
+    candidate, canonical = prepared.candidate, prepared.canonical
     if canonical:
         existing = find_article_by_canonical_url(session, canonical)
         if existing is not None:
             return IngestOutcome(
                 "exists", candidate.url, existing.title, existing.id, reason=f"already stored as article {existing.id}"
             )
-    digest = content_hash(candidate.text)
-    fingerprint = simhash(candidate.text)
-    duplicate_of, reason = None, None
-    same = find_article_by_content_hash(session, digest)
-    if same is not None:
-        duplicate_of = same.duplicate_of or same.id
-        reason = "content_hash"
-    else:
-        near = find_near_duplicate(session, fingerprint, max_distance=NEAR_DUPLICATE_DISTANCE)
-        if near is not None:
-            duplicate_of, reason = near[0].id, f"simhash:{near[1]}"
-    hunt = score_article(candidate.text, candidate.title)
-    platforms = detect_platforms(candidate.text, candidate.title)
+    duplicate_of, reason = _find_duplicate(session, prepared)
+    hunt, platforms = prepared.hunt, prepared.platforms
     new = NewArticle(
         title=candidate.title,
         content=candidate.text,
-        content_hash=digest,
-        simhash=fingerprint,
+        content_hash=prepared.digest,
+        simhash=prepared.fingerprint,
         origin=candidate.origin,
         source_id=candidate.source_id,
         url=candidate.url,
@@ -145,6 +159,16 @@ def save_candidate(session: Session, candidate: ArticleCandidate) -> IngestOutco
         outcome.reason = describe_duplicate(reason, duplicate_of)
         log.info("article %s stored as duplicate of %s (%s)", article.id, duplicate_of, reason)
     return outcome
+
+
+def _find_duplicate(session: Session, prepared: PreparedArticle) -> tuple[int | None, str | None]:
+    same = find_article_by_content_hash(session, prepared.digest)
+    if same is not None:
+        return same.duplicate_of or same.id, "content_hash"
+    near = find_near_duplicate(session, prepared.fingerprint, max_distance=NEAR_DUPLICATE_DISTANCE)
+    if near is not None:
+        return near[0].id, f"simhash:{near[1]}"
+    return None, None
 
 
 def describe_duplicate(reason: str | None, duplicate_of: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import html
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -125,6 +126,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: FeedServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up early (a refused huge or slow body) is normal here, not worth a traceback."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 class FeedServer:
