@@ -37,10 +37,10 @@ SIGMA_KEY_ORDER = (
     "level",
 )
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class RuleLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class RuleLoader(_BaseLoader):
     """Safe YAML loader: no timestamp conversion, duplicate keys rejected with their line."""
 
     yaml_implicit_resolvers = {

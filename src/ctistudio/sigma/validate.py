@@ -30,6 +30,7 @@ from ctistudio.sigma.fields import check_fields
 from ctistudio.sigma.rule_yaml import KeyPath, dump_rule, error_message, error_position, key_lines, load_documents
 
 Severity = Literal["error", "warning", "info"]
+Source = Literal["yaml", "fields", "pysigma", "condition", "validator"]
 
 # pySigma validators not run, and why (reported in every result's ``checks_skipped``).
 SKIPPED_VALIDATORS = {
@@ -77,10 +78,10 @@ class ValidationIssue(BaseModel):
     severity: Severity
     code: str
     message: str
-    location: str | None = Field(None, description="key path, e.g. 'detection.selection' or 'tags[1]'")
+    location: str | None = Field(default=None, description="key path, e.g. 'detection.selection' or 'tags[1]'")
     line: int | None = None
     column: int | None = None
-    source: Literal["yaml", "fields", "pysigma", "condition", "validator"]
+    source: Source
 
     def render(self) -> str:
         where = f" at {self.location}" if self.location else ""
@@ -127,7 +128,7 @@ class _Collector:
         self.issues: list[ValidationIssue] = []
         self._lines = key_lines(text)
 
-    def add(self, severity: Severity, code: str, message: str, source: str, path: KeyPath = ()) -> None:
+    def add(self, severity: Severity, code: str, message: str, source: Source, path: KeyPath = ()) -> None:
         line = None
         for end in range(len(path), 0, -1):  # the deepest part of the path that exists in the text
             line = self._lines.get(path[:end])

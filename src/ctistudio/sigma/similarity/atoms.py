@@ -104,7 +104,7 @@ def _sigma_tokens(text: str) -> list[Any]:
 
 
 def _render_tokens(tokens: list[Any]) -> str:
-    out = []
+    out: list[str] = []
     for index, token in enumerate(tokens):
         if token is _WILDCARD:
             if out and out[-1] == "*" and tokens[index - 1] is _WILDCARD:
@@ -214,7 +214,9 @@ _PIECE_TRIM = " \t\"'\\/"
 
 def _pieces(value: str) -> list[str]:
     """The literal runs (unescaped) of a canonical value between its ``*`` and ``?`` wildcards."""
-    pieces, current, i = [], [], 0
+    pieces: list[str] = []
+    current: list[str] = []
+    i = 0
     while i < len(value):
         char = value[i]
         if char == "\\" and i + 1 < len(value) and value[i + 1] in "\\*?":
@@ -239,7 +241,7 @@ def literal_features(literal: Literal) -> list[str]:
     """
     if literal.negated or "|re" in literal.key:
         return []
-    out = []
+    out: list[str] = []
     for value in literal.values:
         for piece in _pieces(value):
             text = piece.strip(_PIECE_TRIM)

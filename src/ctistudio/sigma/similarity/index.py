@@ -440,7 +440,7 @@ def _indexed(item: CorpusRule, canonical: CanonicalRule, atom_ids: dict[str, int
     return IndexedRule(
         rule_id=_to_text(rule.get("id")),
         title=str(rule.get("title") or item.path),
-        description=_to_text(rule.get("description"))[:400] if rule.get("description") else None,
+        description=(_to_text(rule.get("description")) or "")[:400] or None,
         path=item.path,
         level=_to_text(rule.get("level")),
         status=_to_text(rule.get("status")),

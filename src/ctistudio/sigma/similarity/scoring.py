@@ -75,7 +75,7 @@ class SimilarityResult(BaseModel):
     dnf_clauses: int | None = Field(description="clauses of the simplified DNF; None when over the cap")
     notes: list[str] = Field(default_factory=list)
     semantic: list[SemanticMatch] | None = Field(
-        None, description="nearest corpus rules by embedding (only when a query vector was given)"
+        default=None, description="nearest corpus rules by embedding (only when a query vector was given)"
     )
     embedding_model: str | None = None
 
