@@ -27,6 +27,10 @@ GROUPS: list[tuple[str, str | None]] = [
     ("ctistudio.cli.demo", None),
     ("ctistudio.cli.models", "models"),
     ("ctistudio.cli.serve", None),
+    ("ctistudio.cli.run", None),
+    ("ctistudio.cli.runs", "runs"),
+    ("ctistudio.cli.queue", "queue"),
+    ("ctistudio.cli.eval", "eval"),
 ]
 
 

@@ -115,10 +115,13 @@ class Dropped(BaseModel):
 
 # -- sigma ------------------------------------------------------------------------------------------------
 class RuleIssue(BaseModel):
-    """One problem pySigma (or YAML parsing) found in a rule."""
+    """One problem the validator found in a rule (see :class:`ctistudio.sigma.ValidationIssue`)."""
 
-    kind: str  # yaml | parse | validator name
+    severity: str  # error | warning | info
+    code: str
     message: str
+    location: str | None = None
+    line: int | None = None
 
 
 class GeneratedRule(BaseModel):
@@ -128,6 +131,8 @@ class GeneratedRule(BaseModel):
     group: str  # the log-source group it was generated for
     yaml: str
     title: str = ""
+    logsource: dict[str, str] = Field(default_factory=dict)
+    level: str | None = None
     valid: bool
     issues: list[RuleIssue] = Field(default_factory=list)
     repair_rounds: int = 0

@@ -1,0 +1,47 @@
+"""Fixtures of the pipeline tests: a migrated SQLite store with the demo article, and the scripted analyst."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ctistudio.resources import demo_article
+from ctistudio.store import Store
+from ctistudio.store.articles import NewArticle, add_article
+
+DEMO_URL = "https://example.org/ctistudio/demo/operation-paper-lantern"
+DEMO_TITLE = "Operation Paper Lantern"
+
+
+def add_text_article(store: Store, content: str, *, title: str, url: str | None = None) -> int:
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    with store.session() as session:
+        article = add_article(
+            session,
+            NewArticle(
+                title=title,
+                content=content,
+                content_hash=digest,
+                simhash=int(digest[:16], 16),
+                origin="text",
+                url=url,
+                canonical_url=url,
+                platforms=["windows"],
+                platform_evidence={"windows": ["rundll32.exe"]},
+            ),
+        )
+        return article.id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(url=f"sqlite:///{tmp_path / 'data' / 'ctistudio.db'}") as opened:
+        yield opened
+
+
+@pytest.fixture
+def demo_article_id(store: Store) -> int:
+    return add_text_article(store, demo_article(), title=DEMO_TITLE, url=DEMO_URL)

@@ -1,0 +1,187 @@
+"""The pipeline's CLI: a real `ctistudio` process killed mid-run and resumed; run/show/queue commands in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from analyst_script import respond
+from click.testing import Result
+from typer.testing import CliRunner
+
+from ctistudio.cli import common
+from ctistudio.cli.main import app
+from ctistudio.store import Store
+from ctistudio.store.runs import checkpoints, get_run, list_runs
+from ctistudio.testing.lmstudio_double import LMStudioDouble, Reply
+
+CLI = [sys.executable, "-m", "ctistudio.cli.main"]
+
+
+def cli_env(double: LMStudioDouble, store: Store) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LMSTUDIO_", "CTISTUDIO_", "LLM_"))}
+    env.update(double.env())
+    env.update({"LLM_PROVIDER": "lmstudio", "CTISTUDIO_DATABASE_URL": store.url, "CTISTUDIO_RETRY_BACKOFF": "0.01"})
+    env["COLUMNS"] = "250"  # wide tables: titles on one line
+    return env
+
+
+def ctistudio(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def in_process_cli(double: LMStudioDouble, store: Store, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """``cli("queue", "list")`` runs the command in this process, with settings loaded afresh each time."""
+    for key, value in cli_env(double, store).items():
+        if key.startswith(("LMSTUDIO_", "CTISTUDIO_", "LLM_", "COLUMNS")):
+            monkeypatch.setenv(key, value)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        monkeypatch.setattr(common, "_settings", None)  # as a new process would
+        return runner.invoke(app, list(args))
+
+    return invoke
+
+
+def chat_kinds(double: LMStudioDouble) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for request in double.requests_to("/v1/chat/completions"):
+        system = str(request.body["messages"][0]["content"])
+        kind = "rank" if "SIGMA HUNTABILITY" in system else "sigma" if "Sigma rules" in system else "extract"
+        out[kind] = out.get(kind, 0) + 1
+    return out
+
+
+def test_run_killed_between_steps_resumes_from_the_last_finished_step(
+    lmstudio_double: LMStudioDouble, store: Store, demo_article_id: int, tmp_path: Path, monkeypatch
+):
+    slow = {"sigma": True}
+
+    def analyst(call):
+        answer = respond(call)
+        if slow["sigma"] and "writing Sigma rules" in call.system:
+            return Reply(content=answer or "", latency=3.0)
+        return answer
+
+    lmstudio_double.responder = analyst
+    env = cli_env(lmstudio_double, store)
+    log = tmp_path / "killed-run.log"
+    with (
+        log.open("w") as output,
+        subprocess.Popen(
+            [*CLI, "run", "--article", str(demo_article_id)], env=env, cwd=tmp_path, stdout=output, stderr=output
+        ) as process,
+    ):
+        deadline = time.monotonic() + 60
+        state: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            with store.session() as session:
+                runs = list_runs(session)
+                if runs:
+                    state = {name: cp.status for name, cp in checkpoints(session, runs[0].id).items()}
+            if state.get("extract") == "succeeded" and state.get("sigma") == "running":
+                break
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    with store.session() as session:
+        run = list_runs(session)[0]
+        assert run.status == "running" and run.current_step == "sigma"  # the process died: nobody closed it
+        assert {n: cp.status for n, cp in checkpoints(session, run.id).items()} == {
+            "prepare": "succeeded",
+            "rank": "succeeded",
+            "extract": "succeeded",
+            "sigma": "running",
+        }
+        run_id = run.id
+    before = chat_kinds(lmstudio_double)
+    assert before["rank"] == 1 and before["extract"] == 8  # 7 agents + 1 repair of the malformed JSON
+
+    slow["sigma"] = False
+    resumed = ctistudio("runs", "resume", str(run_id), "--json", env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    view = json.loads(resumed.stdout)
+    assert view["status"] == "succeeded"
+    after = chat_kinds(lmstudio_double)
+    assert (after["rank"], after["extract"]) == (1, 8)  # nothing before the sigma step ran again
+    assert after["sigma"] > before.get("sigma", 0)
+    titles = {r["title"] for r in view["rules"]}
+    assert "Lantern Loader Export Called Through Rundll32" in titles
+    with store.session() as session:
+        assert get_run(session, run_id).finished_at is not None
+        assert checkpoints(session, run_id)["sigma"].attempts == 2
+
+    # re-running a finished step replaces its outputs: same rules (same ids), nothing duplicated
+    again = in_process_cli(lmstudio_double, store, monkeypatch)(
+        "runs", "resume", str(run_id), "--from", "sigma", "--json"
+    )
+    assert again.exit_code == 0, again.stderr
+    rerun = json.loads(again.stdout)
+    assert sorted(r["rule_uuid"] for r in rerun["rules"]) == sorted(r["rule_uuid"] for r in view["rules"])
+
+
+def test_cli_run_show_and_queue_actions(
+    lmstudio_double: LMStudioDouble, store: Store, demo_article_id: int, tmp_path: Path, monkeypatch
+):
+    lmstudio_double.responder = respond
+    cli = in_process_cli(lmstudio_double, store, monkeypatch)
+    done = cli("run", "--article", str(demo_article_id))
+    assert done.exit_code == 0, done.stderr
+    assert "rank     huntability 8/10 (high)" in done.stderr
+    assert "Lantern Loader Run Key Persistence" in done.stdout
+
+    listed = json.loads(cli("runs", "list", "--json").stdout)
+    assert listed[0]["status"] == "succeeded" and listed[0]["score"] == 8
+    shown = json.loads(cli("runs", "show", str(listed[0]["id"]), "--json").stdout)
+    assert [s["name"] for s in shown["steps"]] == ["prepare", "rank", "extract", "sigma", "novelty"]
+    assert shown["config_snapshot"]["llm_provider"] == "lmstudio"
+
+    queue = json.loads(cli("queue", "list", "--json").stdout)
+    by_title = {r["title"]: r["id"] for r in queue}
+    rule_id = by_title["OneNote Spawning Mshta"]
+    assert cli("queue", "approve", str(rule_id)).exit_code == 0
+    rejected = by_title["Lantern C2 Domain Resolved"]
+    assert cli("queue", "reject", str(rejected), "--note", "IOC only").exit_code == 0
+    remaining = {r["id"] for r in json.loads(cli("queue", "list", "--json").stdout)}
+    assert rule_id not in remaining and rejected not in remaining
+
+    splunk = cli("queue", "convert", str(rule_id), "--to", "splunk")
+    assert splunk.exit_code == 0 and "mshta.exe" in splunk.stdout and "onenote.exe" in splunk.stdout
+    elastic = cli("queue", "convert", str(rule_id), "--to", "elastic", "--json")
+    assert json.loads(elastic.stdout)["queries"]
+
+    exported = cli("queue", "export", str(tmp_path / "rules.zip"))
+    assert exported.exit_code == 0, exported.stderr
+    with zipfile.ZipFile(tmp_path / "rules.zip") as archive:
+        [name] = archive.namelist()
+        assert name.startswith("onenote_spawning_mshta_") and "ParentImage|endswith" in archive.read(name).decode()
+    folder = cli("queue", "export", str(tmp_path / "out"))
+    assert folder.exit_code == 0 and len(list((tmp_path / "out").glob("*.yml"))) == 1
+
+    # an edit is validated again: a broken edit leaves the rule invalid (and not approvable)
+    broken = tmp_path / "broken.yml"
+    broken.write_text("title: x\ndetection:\n  selection:\n    Image: a\n  condition: nope\n")
+    edited = cli("queue", "edit", str(rule_id), "--file", str(broken))
+    assert edited.exit_code == 1 and "missing required field" in edited.stdout
+    refused = cli("queue", "approve", str(rule_id))
+    assert refused.exit_code == 1 and "cannot be approved" in refused.stderr
+
+    missing = cli("runs", "show", "999")
+    assert missing.exit_code == 1 and "no pipeline run with id 999" in missing.stderr
+
+
+@pytest.mark.parametrize("command", [["run"], ["runs", "resume", "1", "--from", "nowhere"]])
+def test_cli_refuses_bad_input_with_a_fix(command, lmstudio_double, store, monkeypatch):
+    result = in_process_cli(lmstudio_double, store, monkeypatch)(*command)
+    assert result.exit_code == 1 and "fix:" in result.stderr

@@ -1,0 +1,113 @@
+"""The whole pipeline, end to end, through the LM Studio double scripted with realistic answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from analyst_script import BROKEN_RULE, respond, sigma_requests
+
+from ctistudio.config import load_settings
+from ctistudio.llm import Gateway
+from ctistudio.pipeline.service import PipelineService
+from ctistudio.store import Store
+from ctistudio.store.rules import run_rules
+from ctistudio.store.runs import run_observables
+from ctistudio.testing.lmstudio_double import LMStudioDouble
+
+
+@pytest.fixture
+def analyst(lmstudio_double: LMStudioDouble, monkeypatch: pytest.MonkeyPatch) -> LMStudioDouble:
+    lmstudio_double.responder = respond
+    monkeypatch.setenv("LLM_PROVIDER", "lmstudio")
+    return lmstudio_double
+
+
+async def run_demo(store: Store, article_id: int, **kwargs) -> tuple[PipelineService, int, str]:
+    settings = load_settings()
+    gateway = Gateway(settings)
+    service = PipelineService(settings, store, gateway, **kwargs)
+    run_id = await service.start_run(article_id)
+    status = await service.wait(run_id)
+    await gateway.aclose()
+    return service, run_id, status
+
+
+async def test_demo_article_end_to_end(analyst: LMStudioDouble, store: Store, demo_article_id: int):
+    service, run_id, status = await run_demo(store, demo_article_id)
+    view = service.run_view(run_id, with_config=True)
+    assert status == "succeeded", view.error
+    steps = {s.name: s for s in view.steps}
+    assert [s.status for s in view.steps] == ["succeeded"] * 4 + ["skipped"]  # no SigmaHQ index here
+
+    # rank: the invented quote is dropped, the score gates nothing
+    rank = steps["rank"].output
+    assert (rank["score"], rank["band"], rank["passed"]) == (8, "high", True)
+    assert rank["dropped_evidence"] == 1 and len(rank["evidence"]) == 2
+
+    # extract: malformed JSON repaired by the gateway, invented items dropped and counted
+    extract = steps["extract"].output
+    assert extract["dropped_by_reason"] == {"evidence_not_in_article": 2}
+    assert {a["kind"]: a["mode"] for a in extract["agents"]}["cmdline"] == "model"
+    repairs = [r for r in analyst.requests_to("/v1/chat/completions") if "could not be used" in json.dumps(r.body)]
+    assert len(repairs) == 1
+    with store.session() as session:
+        stored = {(o.kind, o.value) for o in run_observables(session, run_id)}
+    assert ("cmdline", "cmd.exe /c whoami /all") in stored
+    assert ("lineage", "ONENOTE.EXE → mshta.exe") in stored
+    assert not any("vssadmin" in v or "winword" in v for _, v in stored)
+    assert ("hash", "") not in stored
+
+    # sigma: the broken rule needed two repair rounds, each given the full YAML and every error
+    with store.session() as session:
+        rules = {r.title: r for r in run_rules(session, run_id)}
+    repaired = rules["Lantern Loader Export Called Through Rundll32"]
+    assert (repaired.validation_status, repaired.repair_rounds) == ("valid", 2)
+    history = repaired.extra["history"]
+    assert [h[0]["code"] for h in history] == ["yaml_syntax", "pysigma_modifier"]
+    repair_prompts = [b["messages"][-1]["content"] for b in sigma_requests(analyst) if "does not pass" in json.dumps(b)]
+    assert len(repair_prompts) == 2
+    assert BROKEN_RULE in repair_prompts[0] and "did not find expected key" in repair_prompts[0]
+    assert "Unknown modifier 'contain'" in repair_prompts[1] and "lanternsvc.dll" in repair_prompts[1]
+    assert set(rules) >= {"OneNote Spawning Mshta", "Lantern Loader Run Key Persistence", "Lantern Service Installed"}
+    assert all(r.validation_status == "valid" for r in rules.values())
+    assert all(r.rule_uuid and r.yaml.count(r.rule_uuid) == 1 for r in rules.values())
+    assert "https://example.org/ctistudio/demo/operation-paper-lantern" in repaired.yaml
+    assert "proxy: the model wrote no YAML rule" in steps["sigma"].output["group_errors"]
+
+    # accounting: prompt versions, config snapshot (no secrets), per-step model, tokens and timings
+    assert set(view.prompt_versions) >= {"rank", "extract_cmdline", "sigma_generate", "sigma_repair"}
+    assert view.config_snapshot["rank_threshold"] == 6.0 and view.config_snapshot["lmstudio_api_key"] is False
+    for name in ("rank", "extract", "sigma"):
+        assert steps[name].model == "qwen/qwen3-4b-2507" and steps[name].provider == "lmstudio"
+        assert steps[name].prompt_tokens > 0 and steps[name].completion_tokens > 0
+        assert steps[name].duration_ms > 0
+    assert view.provider == "lmstudio" and view.model == "qwen/qwen3-4b-2507"
+
+
+async def test_rank_below_threshold_gates_and_force_resumes(
+    analyst: LMStudioDouble, store: Store, demo_article_id: int
+):
+    def low_score(call):
+        if "SIGMA HUNTABILITY" in call.system:
+            return json.dumps({"score": 3, "band": "low", "reasons": ["mostly narrative"], "evidence": []})
+        return respond(call)
+
+    analyst.responder = low_score
+    service, run_id, status = await run_demo(store, demo_article_id)
+    assert status == "gated"
+    view = service.run_view(run_id)
+    assert [s.status for s in view.steps] == ["succeeded", "succeeded", "pending", "pending", "pending"]
+    assert not view.rules
+    calls_before = len(analyst.requests_to("/v1/chat/completions"))
+
+    gateway = Gateway(load_settings())
+    forced = PipelineService(load_settings(), store, gateway)
+    await forced.resume_run(run_id, force=True)
+    assert await forced.wait(run_id) == "succeeded"
+    await gateway.aclose()
+    view = forced.run_view(run_id)
+    rank = next(s for s in view.steps if s.name == "rank")
+    assert rank.output["score"] == 3 and rank.output["forced"] is True
+    assert view.rules
+    assert len(analyst.requests_to("/v1/chat/completions")) > calls_before
