@@ -167,6 +167,7 @@ def similar_command(
         console.print(f"[dim]note: {note}[/]", highlight=False)
     if result.matches:
         table = Table("score", "jaccard", "relation", "verdict", "rule", "title")
+        table.columns[4].overflow = "fold"
         for match in result.matches:
             table.add_row(
                 f"{match.score:.2f}", f"{match.jaccard:.2f}", match.relation, match.verdict, match.path, match.title

@@ -204,9 +204,10 @@ class SimilarityIndex:
     @classmethod
     def load(cls, path: Path) -> SimilarityIndex:
         """Read an index written by :meth:`save` (raises SigmaIndexMissing / SigmaIndexInvalid)."""
-        rebuild = "Rebuild it: ctistudio sigma index --rules DIR (or --git https://github.com/SigmaHQ/sigma)."
+        command = "ctistudio sigma index --rules DIR (or --git https://github.com/SigmaHQ/sigma)"
+        rebuild = f"Rebuild it: {command}."
         if not path.is_file():
-            raise SigmaIndexMissing(f"no Sigma similarity index at {path}", fix=f"Build one first. {rebuild}")
+            raise SigmaIndexMissing(f"no Sigma similarity index at {path}", fix=f"Build it: {command}.")
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
             info = IndexInfo.model_validate(payload["info"])

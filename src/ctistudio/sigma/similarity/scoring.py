@@ -145,14 +145,27 @@ def match_verdict(score: float, rel: Relation, same_hash: bool, containment: flo
     return "novel"
 
 
+def _why(match: Match) -> str:
+    if match.same_hash:
+        return "same canonical detection"
+    if match.relation == "equivalent":
+        return "logically equivalent detection"
+    if match.score >= SIMILAR_SCORE:
+        return f"score {match.score:.2f}, {match.relation}"
+    if match.query_in_candidate >= CONTAINMENT_SIMILAR:
+        return f"{match.query_in_candidate:.0%} of this rule's weighted terms are in it, score {match.score:.2f}"
+    if match.candidate_in_query >= CONTAINMENT_SIMILAR:
+        return f"{match.candidate_in_query:.0%} of its weighted terms are in this rule, score {match.score:.2f}"
+    return f"{match.relation}, score {match.score:.2f}"
+
+
 def overall_verdict(matches: list[Match]) -> tuple[Verdict, str]:
     """The rule's verdict and a one-line reason, from its matches."""
-    for wanted in ("duplicate", "similar"):
+    for wanted, word in (("duplicate", "duplicate of"), ("similar", "similar to")):
         for match in matches:
             if match.verdict == wanted:
-                why = "same canonical detection" if match.same_hash else f"{match.relation}, score {match.score:.2f}"
-                return match.verdict, f"{wanted} of {match.path} ({why})"
+                return match.verdict, f"{word} {match.path} ({_why(match)})"
     if not matches:
         return "novel", "no corpus rule of the same log-source class shares an atom"
     best = matches[0]
-    return "novel", f"closest is {best.path} with score {best.score:.2f} ({best.relation})"
+    return "novel", f"closest is {best.path} ({_why(best)})"
