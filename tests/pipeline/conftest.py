@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ctistudio.config import load_settings
 from ctistudio.resources import demo_article
+from ctistudio.sigma.similarity import SimilarityIndex, default_index_path
 from ctistudio.store import Store
 from ctistudio.store.articles import NewArticle, add_article
 
@@ -45,3 +48,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def demo_article_id(store: Store) -> int:
     return add_text_article(store, demo_article(), title=DEMO_TITLE, url=DEMO_URL)
+
+
+@pytest.fixture(scope="session")
+def sigmahq_index_file(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The similarity index of the real SigmaHQ snapshot (built once per session, ~5 s)."""
+    index = SimilarityIndex.build(shared / "sigmahq" / "rules")
+    return index.save(tmp_path_factory.mktemp("sigmahq") / "similarity-index.json")
+
+
+@pytest.fixture
+def sigmahq_index(sigmahq_index_file: Path) -> Path:
+    """The index installed where this test's settings look for it (``<data>/sigma/``)."""
+    target = default_index_path(load_settings())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sigmahq_index_file, target)
+    return target

@@ -132,7 +132,7 @@ def test_run_killed_between_steps_resumes_from_the_last_finished_step(
 
 
 def test_cli_run_show_and_queue_actions(
-    lmstudio_double: LMStudioDouble, store: Store, demo_article_id: int, tmp_path: Path, monkeypatch
+    lmstudio_double: LMStudioDouble, store: Store, demo_article_id: int, tmp_path: Path, monkeypatch, sigmahq_index
 ):
     lmstudio_double.responder = respond
     cli = in_process_cli(lmstudio_double, store, monkeypatch)
@@ -147,8 +147,12 @@ def test_cli_run_show_and_queue_actions(
     assert [s["name"] for s in shown["steps"]] == ["prepare", "rank", "extract", "sigma", "novelty"]
     assert shown["config_snapshot"]["llm_provider"] == "lmstudio"
 
+    assert "duplicate" in done.stdout and "Wdigest Enable UseLogonCredential (1.00)" in done.stdout
     queue = json.loads(cli("queue", "list", "--json").stdout)
     by_title = {r["title"]: r["id"] for r in queue}
+    assert "WDigest UseLogonCredential Turned On" not in by_title  # duplicates wait for nobody
+    [duplicate] = json.loads(cli("queue", "list", "--verdict", "duplicate", "--json").stdout)
+    assert duplicate["similar"][0]["path"].endswith("registry_set_wdigest_enable_uselogoncredential.yml")
     rule_id = by_title["OneNote Spawning Mshta"]
     assert cli("queue", "approve", str(rule_id)).exit_code == 0
     rejected = by_title["Lantern C2 Domain Resolved"]

@@ -9,6 +9,7 @@ from analyst_script import BROKEN_RULE, respond, sigma_requests
 
 from ctistudio.config import load_settings
 from ctistudio.llm import Gateway
+from ctistudio.pipeline.novelty import load_novelty_judge
 from ctistudio.pipeline.service import PipelineService
 from ctistudio.store import Store
 from ctistudio.store.rules import run_rules
@@ -33,12 +34,12 @@ async def run_demo(store: Store, article_id: int, **kwargs) -> tuple[PipelineSer
     return service, run_id, status
 
 
-async def test_demo_article_end_to_end(analyst: LMStudioDouble, store: Store, demo_article_id: int):
-    service, run_id, status = await run_demo(store, demo_article_id)
+async def test_demo_article_end_to_end(analyst: LMStudioDouble, store: Store, demo_article_id: int, sigmahq_index):
+    service, run_id, status = await run_demo(store, demo_article_id, novelty=load_novelty_judge(load_settings()))
     view = service.run_view(run_id, with_config=True)
     assert status == "succeeded", view.error
     steps = {s.name: s for s in view.steps}
-    assert [s.status for s in view.steps] == ["succeeded"] * 4 + ["skipped"]  # no SigmaHQ index here
+    assert [s.status for s in view.steps] == ["succeeded"] * 5
 
     # rank: the invented quote is dropped, the score gates nothing
     rank = steps["rank"].output
@@ -75,6 +76,18 @@ async def test_demo_article_end_to_end(analyst: LMStudioDouble, store: Store, de
     assert "https://example.org/ctistudio/demo/operation-paper-lantern" in repaired.yaml
     assert "proxy: the model wrote no YAML rule" in steps["sigma"].output["group_errors"]
 
+    # novelty, per rule: the rewrite of a SigmaHQ rule is a duplicate, its neighbour in the same answer is novel
+    verdicts = {r.title: r.verdict for r in view.rules}
+    assert verdicts["WDigest UseLogonCredential Turned On"] == "duplicate"
+    assert verdicts["Lantern Loader Run Key Persistence"] == "novel"
+    assert verdicts["Lantern Loader Export Called Through Rundll32"] == "novel"
+    duplicate = next(r for r in view.rules if r.verdict == "duplicate")
+    assert duplicate.similar[0]["title"] == "Wdigest Enable UseLogonCredential" and duplicate.similar[0]["score"] == 1.0
+    queued = {r.title for r in service.queue.list()}
+    assert "Lantern Loader Run Key Persistence" in queued and "WDigest UseLogonCredential Turned On" not in queued
+    assert steps["novelty"].output["queued"] == len(queued) == len(view.rules) - 1
+    assert steps["novelty"].output["index"]["rules"] > 3000
+
     # accounting: prompt versions, config snapshot (no secrets), per-step model, tokens and timings
     assert set(view.prompt_versions) >= {"rank", "extract_cmdline", "sigma_generate", "sigma_repair"}
     assert view.config_snapshot["rank_threshold"] == 6.0 and view.config_snapshot["lmstudio_api_key"] is False
@@ -98,7 +111,7 @@ async def test_rank_below_threshold_gates_and_force_resumes(
     assert status == "gated"
     view = service.run_view(run_id)
     assert [s.status for s in view.steps] == ["succeeded", "succeeded", "pending", "pending", "pending"]
-    assert not view.rules
+    assert not view.rules and view.finished_at is not None
     calls_before = len(analyst.requests_to("/v1/chat/completions"))
 
     gateway = Gateway(load_settings())
@@ -109,5 +122,8 @@ async def test_rank_below_threshold_gates_and_force_resumes(
     view = forced.run_view(run_id)
     rank = next(s for s in view.steps if s.name == "rank")
     assert rank.output["score"] == 3 and rank.output["forced"] is True
-    assert view.rules
+    assert view.rules and all(r.verdict is None for r in view.rules)  # no SigmaHQ index: queued unchecked
+    novelty = next(s for s in view.steps if s.name == "novelty")
+    assert novelty.status == "skipped" and "sigma index" in novelty.output["fix"]
+    assert {r.id for r in forced.queue.list()} == {r.id for r in view.rules if r.valid}
     assert len(analyst.requests_to("/v1/chat/completions")) > calls_before

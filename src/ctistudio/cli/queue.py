@@ -57,7 +57,8 @@ def list_command(
     run_id: int | None = typer.Option(None, "--run", help="Only the rules of this run."),
     as_json: bool = typer.Option(False, "--json", help="Print the rules as JSON."),
 ) -> None:
-    """Rules waiting for review (valid, not a duplicate of a SigmaHQ rule), newest first."""
+    """Rules waiting for review (valid, not a duplicate of a SigmaHQ rule), newest first; --state or
+    --verdict list every rule that matches instead."""
     queue = _queue()
     rules = queue.list(everything=everything, state=state, verdict=verdict, run_id=run_id)
     if as_json:

@@ -145,9 +145,11 @@ class SimilarRule(BaseModel):
     path: str = ""
     score: float
     relation: str = ""  # equivalent | subset | superset | overlap
+    verdict: str = ""  # what this match alone would make the rule
 
 
 class NoveltyResult(BaseModel):
     rule_id: str
     verdict: Literal["duplicate", "similar", "novel"]
+    reason: str = ""
     top: list[SimilarRule] = Field(default_factory=list)

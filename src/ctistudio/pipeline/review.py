@@ -88,7 +88,7 @@ class ReviewQueue:
         with self.store.session() as session:
             rules = list_rules(
                 session,
-                queued_only=not everything and state is None,
+                queued_only=not everything and state is None and verdict is None,
                 review_state=state,
                 verdict=verdict,
                 run_id=run_id,

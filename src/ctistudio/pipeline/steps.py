@@ -252,6 +252,7 @@ async def step_novelty(run_id: int, deps: PipelineDeps) -> StepResult:
         )
     verdicts: dict[int, tuple[str | None, list[dict[str, Any]]]] = {}
     failures: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     for rule_id, text in rules:
         try:
             result = deps.novelty.judge(text)
@@ -259,6 +260,7 @@ async def step_novelty(run_id: int, deps: PipelineDeps) -> StepResult:
             failures[str(rule_id)] = f"{type(exc).__name__}: {exc}"
             continue
         verdicts[rule_id] = (result.verdict, [m.model_dump() for m in result.top])
+        reasons[str(rule_id)] = result.reason
 
     def persist(session: Session) -> None:
         for rule_id, (verdict, similar) in verdicts.items():
@@ -270,6 +272,7 @@ async def step_novelty(run_id: int, deps: PipelineDeps) -> StepResult:
     return StepResult(
         output={
             "verdicts": {str(k): v[0] for k, v in verdicts.items()},
+            "reasons": reasons,
             "summary": summary,
             "queued": sum(1 for v, _ in verdicts.values() if v in ("novel", "similar")),
             "failures": failures,
