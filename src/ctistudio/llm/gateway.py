@@ -24,7 +24,7 @@ from ctistudio.config import Settings, load_settings
 from ctistudio.errors import ConfigurationError
 from ctistudio.llm.errors import BadOutput
 from ctistudio.llm.provider import Provider
-from ctistudio.llm.providers import auto_chain, build_provider
+from ctistudio.llm.providers import auto_chain, build_provider, embedding_provider_name
 from ctistudio.llm.router import EndpointRegistry, Router, RouterPolicy
 from ctistudio.llm.structured import extract_json, parse_structured, repair_prompt
 from ctistudio.llm.types import (
@@ -249,9 +249,18 @@ class Gateway:
     async def embed(
         self, texts: list[str], *, provider: str | None = None, model: str | None = None
     ) -> EmbeddingResult:
-        """Embed with the embedding provider (``CTISTUDIO_EMBEDDING_PROVIDER``, or the chat chain)."""
-        name = provider or (self.settings.embedding_provider if self.settings.embedding_provider != "auto" else None)
-        return await self.router(name).embed(texts, model)
+        """Embed with ONE provider: ``provider``, else :meth:`embedding_provider` (never a fallback chain)."""
+        return await self.router(provider or self.embedding_provider()).embed(texts, model)
+
+    def embedding_provider(self) -> str | None:
+        """``CTISTUDIO_EMBEDDING_PROVIDER``; ``auto`` = the embedded MiniLM unless ``CTISTUDIO_EMBEDDED=false``.
+
+        Decided by settings alone, not by which server answers, so an index never mixes two models' vectors
+        (:func:`ctistudio.llm.providers.embedding_provider_name`). With providers passed in, ``auto`` is theirs.
+        """
+        if self._explicit and self.settings.embedding_provider == "auto":
+            return None
+        return embedding_provider_name(self.settings)
 
     async def models(self, provider: str | None = None) -> list[ModelInfo]:
         return await self.router(provider).models()

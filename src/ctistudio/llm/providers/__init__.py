@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ctistudio.config import Settings
 from ctistudio.errors import ConfigurationError
 from ctistudio.llm.provider import Provider
+from ctistudio.llm.providers.mlx import is_apple_silicon
 
 # The seed's chain — MLX → llama.cpp → LM Studio → cloud — with Ollama and any OpenAI-compatible server
 # among the local ones, and the embedded engine last so a user who configured nothing still gets answers.
@@ -23,11 +24,15 @@ BUILDERS: dict[str, str] = {
     "openai": "ctistudio.llm.providers.builders:build_openai",
     "anthropic": "ctistudio.llm.providers.builders:build_anthropic",
     "openai_compat": "ctistudio.llm.providers.builders:build_openai_compat",
+    "llamacpp": "ctistudio.llm.providers.local_builders:build_llamacpp",
+    "mlx": "ctistudio.llm.providers.local_builders:build_mlx",
+    "ollama": "ctistudio.llm.providers.local_builders:build_ollama",
+    "embedded": "ctistudio.llm.providers.local_builders:build_embedded",
 }
 
 # name -> whether settings enable it (a provider that is not enabled is skipped by ``auto``)
 ENABLED: dict[str, Callable[[Settings], bool]] = {
-    "mlx": lambda s: s.mlx_enabled,
+    "mlx": lambda s: s.mlx_enabled and is_apple_silicon(),  # MLX runs only on Apple Silicon
     "llamacpp": lambda s: s.llamacpp_enabled,
     "lmstudio": lambda s: s.lmstudio_enabled,
     "ollama": lambda s: s.ollama_enabled,
@@ -58,3 +63,30 @@ def build_provider(name: str, settings: Settings) -> Provider:
 def auto_chain(settings: Settings) -> list[str]:
     """Names of the enabled providers, in ``auto`` order."""
     return [name for name in AUTO_ORDER if name in BUILDERS and ENABLED[name](settings)]
+
+
+# Embedding providers, in the order ``auto`` considers them when the embedded engine is switched off.
+EMBEDDING_ORDER = ["lmstudio", "ollama", "openai_compat", "openai", "llamacpp"]
+
+
+def embedding_provider_name(settings: Settings) -> str:
+    """The ONE provider that makes embeddings (never a fallback chain: vectors of two models don't mix).
+
+    ``CTISTUDIO_EMBEDDING_PROVIDER`` names it; ``auto`` means the embedded MiniLM (offline, always the same
+    vectors) unless ``CTISTUDIO_EMBEDDED=false``, then the first enabled provider of :data:`EMBEDDING_ORDER`.
+    The choice depends on settings only, not on which server happens to answer, so an index never gets
+    vectors of two models.
+    """
+    if settings.embedding_provider != "auto":
+        return settings.embedding_provider
+    if settings.embedded:
+        return "embedded"
+    for name in EMBEDDING_ORDER:
+        if ENABLED[name](settings):
+            return name
+    raise ConfigurationError(
+        "no embedding provider: the embedded engine is off (CTISTUDIO_EMBEDDED=false) and no provider that "
+        "makes embeddings is enabled",
+        fix="Set CTISTUDIO_EMBEDDING_PROVIDER (embedded, lmstudio, ollama, openai, openai_compat, llamacpp) or "
+        "CTISTUDIO_EMBEDDED=true.",
+    )

@@ -1,0 +1,143 @@
+"""The llama.cpp server provider against REAL servers with the packaged 0.5B model.
+
+llama-server (llama.cpp's own, run by xllamacpp): /health, /props per-slot context, /tokenize, slots,
+timings, json_schema. llama-cpp-python's server: no /props, /extras/tokenize, json_object + schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel
+
+from ctistudio.config import load_settings
+from ctistudio.llm import ContextOverflow, Gateway
+from ctistudio.llm.provider import estimate_tokens
+from ctistudio.llm.providers.llamacpp_server import LlamaCppServerProvider
+from ctistudio.llm.types import ChatRequest, Message
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = "Hello world, powershell -enc"  # 7 tokens for Qwen2.5's tokenizer
+
+
+class Tactic(BaseModel):
+    tactic: Literal["execution", "persistence", "exfiltration"]
+    tool: str
+
+
+def gateway_for(url: str, **fields) -> Gateway:
+    values = {"llamacpp_enabled": True, "llamacpp_server_url": url, "llm_provider": "llamacpp", "embedded": False}
+    return Gateway(load_settings({**values, **fields}, env_file=None))
+
+
+# -- llama-server --------------------------------------------------------------------------------
+async def test_discovers_llama_server_its_window_and_slots(llama_server):
+    provider = LlamaCppServerProvider(llama_server.url)
+    assert await provider.detect() == "llama-server"
+    assert (await provider.health()).ok
+    assert await provider.context_length("qwen-test") == 512  # n_ctx 1,024 over 2 slots, from /props
+    assert await provider.slot_count() == 2
+    (model,) = await provider.models()
+    assert model.id == "qwen-test" and model.max_context_length == 32768 and model.loaded
+    await provider.aclose()
+
+
+async def test_exact_token_counts(llama_server):
+    provider = LlamaCppServerProvider(llama_server.url)
+    assert await provider.count_tokens(SAMPLE) == 7
+    assert estimate_tokens(SAMPLE) != 7  # the estimate would have been used without /tokenize
+    await provider.aclose()
+
+
+async def test_chat_through_the_gateway(llama_server):
+    async with gateway_for(llama_server.url) as gateway:
+        result = await gateway.chat("Answer with one word: what is the capital of France?", max_tokens=8)
+    assert "paris" in result.text.lower()
+    assert result.provider == "llamacpp" and result.model == "qwen-test"
+    assert result.usage.prompt_tokens and result.usage.completion_tokens
+    assert result.timings.generation_tokens_per_s and result.timings.prompt_tokens_per_s  # server timings
+    assert result.fit.context_length == 512
+
+
+async def test_streaming(llama_server):
+    async with gateway_for(llama_server.url) as gateway:
+        deltas = [d async for d in gateway.stream("Count from 1 to 5, separated by spaces.", max_tokens=16)]
+    final = deltas[-1]
+    assert final.done and len(deltas) > 3
+    assert "".join(d.text for d in deltas).strip() == final.result.text
+    assert "3" in final.result.text
+    assert final.result.timings.time_to_first_token is not None
+
+
+async def test_json_schema_output(llama_server):
+    async with gateway_for(llama_server.url) as gateway:
+        result = await gateway.chat(
+            "The attacker ran mimikatz to dump credentials. Classify the tactic and name the tool.",
+            output_type=Tactic,
+            max_tokens=40,
+        )
+    assert isinstance(result.parsed, Tactic) and "mimikatz" in result.parsed.tool.lower()
+
+
+async def test_the_servers_own_overflow_error(llama_server):
+    provider = LlamaCppServerProvider(llama_server.url)
+    request = ChatRequest(messages=[Message(role="user", content="wmic process call create " * 300)], max_tokens=8)
+    with pytest.raises(ContextOverflow) as caught:
+        await provider.complete(request)  # straight to the server: no fitting on our side
+    assert caught.value.context_length == 512 and caught.value.prompt_tokens > 512
+    assert caught.value.status_code == 400 and "exceeds the available context size" in str(caught.value)
+    await provider.aclose()
+
+
+async def test_the_gateway_fits_a_long_article_to_the_real_window(llama_server):
+    article = "The actor used wmic to spawn processes on remote hosts. " * 100
+    async with gateway_for(llama_server.url) as gateway:
+        result = await gateway.chat(
+            [
+                {"role": "system", "content": "Name the tool in one word."},
+                {"role": "user", "content": article, "truncatable": True},
+            ],
+            max_tokens=8,
+        )
+    assert result.fit.truncated_chars > 0 and result.usage.prompt_tokens <= 512
+
+
+async def test_concurrency_is_capped_at_the_slot_count(llama_server):
+    async with gateway_for(llama_server.url, max_in_flight=4) as gateway:
+        provider = gateway.provider("llamacpp")
+        results = await asyncio.gather(*(gateway.chat(f"Say {n}.", max_tokens=3) for n in range(4)))
+    assert len(results) == 4 and all(r.text for r in results)
+    assert provider.peak_in_flight == 2  # four callers, two slots: never more than two at the server
+
+
+# -- llama-cpp-python's server --------------------------------------------------------------------
+async def test_llama_cpp_python_server(llama_cpp_python_server):
+    provider = LlamaCppServerProvider(llama_cpp_python_server)
+    assert await provider.detect() == "llama-cpp-python"
+    assert (await provider.health()).ok
+    assert await provider.count_tokens(SAMPLE) == 7  # via /extras/tokenize
+    schema_request = ChatRequest(messages=[Message(role="user", content="x")], response_schema={"type": "object"})
+    assert provider.response_format(schema_request) == {"type": "json_object", "schema": {"type": "object"}}
+    await provider.aclose()
+
+    async with gateway_for(llama_cpp_python_server, context_lengths={"*": 512}) as gateway:
+        result = await gateway.chat(
+            "The attacker ran mimikatz to dump credentials. Classify the tactic and name the tool.",
+            output_type=Tactic,
+            max_tokens=40,
+        )
+        assert isinstance(result.parsed, Tactic)
+        deltas = [d async for d in gateway.stream("Say hello.", max_tokens=8)]
+        assert deltas[-1].done and deltas[-1].result.text
+
+
+async def test_llama_cpp_python_server_overflow(llama_cpp_python_server):
+    provider = LlamaCppServerProvider(llama_cpp_python_server)
+    request = ChatRequest(messages=[Message(role="user", content="wmic process call create " * 300)], max_tokens=8)
+    with pytest.raises(ContextOverflow) as caught:
+        await provider.complete(request)
+    assert caught.value.context_length == 512 and caught.value.prompt_tokens > 512
+    await provider.aclose()
