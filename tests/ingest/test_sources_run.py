@@ -184,3 +184,21 @@ async def test_duplicates_and_near_duplicates_across_sources(service, feed_serve
         f"same text as article {first.id}",
         f"near-duplicate of article {first.id}",
     }
+
+
+async def test_polling_mode_checks_then_waits_until_stopped(service, feed_server, report_page):
+    import asyncio
+
+    _register(service, "lab", _publish(feed_server, "lab", ["Polled report"], report_page))
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run_forever(stop=stop))
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        with service.store.session() as session:
+            if list_source_checks(session, "lab"):
+                break
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    with service.store.session() as session:
+        assert [c.status for c in list_source_checks(session, "lab")] == ["ok"]  # not due again within the hour
+        assert count_articles(session) == 1

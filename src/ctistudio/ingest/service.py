@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ctistudio.config import Settings
 from ctistudio.ingest.documents import Document, document_from_bytes, markdown_document
-from ctistudio.ingest.errors import Refused
+from ctistudio.ingest.errors import FetchFailed, Refused
 from ctistudio.ingest.harvest import Harvester, HarvestResult, page_from_response
 from ctistudio.ingest.http_fetch import PAGE_TYPES, Fetcher, FetchLimits
 from ctistudio.ingest.intake import ArticleCandidate, IngestOutcome, save_candidate
@@ -120,9 +120,13 @@ class IngestService:
     # -- manual input ------------------------------------------------------------------------------
     async def ingest_url(self, url: str) -> IngestOutcome:
         """Fetch one article page (HTML, PDF or text) and store it."""
-        async with self.fetcher() as fetcher:
-            response = await fetcher.fetch(url, accept=PAGE_TYPES)
-        page = await asyncio.to_thread(page_from_response, response)
+        try:
+            async with self.fetcher() as fetcher:
+                response = await fetcher.fetch(url, accept=PAGE_TYPES)
+            page = await asyncio.to_thread(page_from_response, response)
+        except (Refused, FetchFailed) as exc:
+            log.warning("url %s not ingested: %s", url, exc.message)
+            raise
         document = Document(page.text, "html", page.title, page.author, page.published_at)
         extra = {"extractor": page.extractor, "final_url": response.final_url}
         return self._store_document(document, origin="url", url=url, extra=extra)
