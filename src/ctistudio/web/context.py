@@ -116,6 +116,7 @@ class AppContext:
         self._gateway_settings: Settings | None = None
         self._retired: list[Gateway] = []
         self._pipelines: list[tuple[Settings, Any]] = []
+        self._chat: tuple[Settings, Any] | None = None
 
     def settings(self) -> Settings:
         return self.source.get()
@@ -146,6 +147,14 @@ class AppContext:
             )
             self._pipelines.append((current, service))
         return self._pipelines[-1][1]
+
+    def chat(self) -> Any:
+        """The RAG chat service for the current settings (ServiceMissing without ctistudio.rag)."""
+        rag = self.services.require("rag")
+        current = self.settings()
+        if self._chat is None or self._chat[0] is not current:
+            self._chat = (current, rag.ChatService(self.require_store(), self.gateway()))
+        return self._chat[1]
 
     def pipelines(self) -> list[Any]:
         """Every pipeline service this app built (newest last): a run is cancelled where it runs."""

@@ -35,6 +35,7 @@ class IngestResult(BaseModel):
     reason: str | None = None
     hunt_score: int | None = None
     platforms: list[str] = Field(default_factory=list)
+    chat_index: str | None = None  # "indexed" or why chat cannot find the article yet
 
 
 def ingest_service(ctx: AppContext) -> Any:

@@ -1,6 +1,6 @@
 """The app's routers, in the order they are included."""
 
-from ctistudio.web.routes import articles, auth, health, pages, providers, queue, runs, settings, sources
+from ctistudio.web.routes import articles, auth, chat, health, pages, providers, queue, runs, settings, sources
 
 ROUTERS = [
     health.router,
@@ -12,7 +12,9 @@ ROUTERS = [
     sources.pages,
     runs.api,
     queue.api,
+    chat.api,
     pages.router,
+    chat.pages,
     runs.pages,
     queue.pages,
     articles.pages,

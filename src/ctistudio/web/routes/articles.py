@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ctistudio.config import PROVIDER_NAMES
 from ctistudio.errors import InvalidInput
 from ctistudio.web import article_views as views
+from ctistudio.web import chat_views
 from ctistudio.web import ingest_views as ingest
 from ctistudio.web.deps import PROTECTED, CtxDep
 from ctistudio.web.pipeline_views import article_pipeline
@@ -55,27 +56,31 @@ async def paste_article(ctx: CtxDep, body: ingest.PastedArticle, response: Respo
     """Store pasted text (Markdown with an optional YAML front matter); refused with the reason if too short.
 
     201 for a new article, 200 when it was there already (``exists``/``duplicate`` name it)."""
-    return _stored(ingest.ingest_text(ctx, body), response)
+    return await _stored(ctx, ingest.ingest_text(ctx, body), response)
 
 
 @api.post("/url", response_model=ingest.IngestResult, status_code=201)
 async def article_from_url(ctx: CtxDep, body: ingest.ArticleUrl, response: Response):
     """Fetch one article page (HTML, PDF or text) and store it (private addresses are refused)."""
-    return _stored(await ingest.ingest_url(ctx, body.url), response)
+    return await _stored(ctx, await ingest.ingest_url(ctx, body.url), response)
 
 
 @api.post("/upload", response_model=ingest.IngestResult, status_code=201)
 async def upload_article(ctx: CtxDep, file: UploadFile, response: Response):
     """Store an uploaded HTML, PDF, Markdown or text file (size-checked: CTISTUDIO_MAX_UPLOAD_BYTES)."""
     data = await file.read(ctx.settings().max_upload_bytes + 1)
-    return _stored(ingest.ingest_upload(ctx, data, file.filename), response)
+    return await _stored(ctx, ingest.ingest_upload(ctx, data, file.filename), response)
 
 
-def _stored(outcome: ingest.IngestResult, response: Response) -> ingest.IngestResult:
+async def _stored(ctx: CtxDep, outcome: ingest.IngestResult, response: Response) -> ingest.IngestResult:
+    """A new article is also indexed for chat (best effort); anything not stored is a 400 with the reason."""
     if outcome.status not in ("new", "exists", "duplicate"):
         raise InvalidInput(f"not stored ({outcome.status}): {outcome.reason or 'no reason given'}")
     if outcome.status != "new":
         response.status_code = 200
+    elif outcome.article_id:
+        indexed = await chat_views.index_articles(ctx, [outcome.article_id])
+        outcome.chat_index = "indexed" if indexed.indexed else indexed.detail
     return outcome
 
 
@@ -85,7 +90,9 @@ async def new_article_page(request: Request, ctx: CtxDep) -> Response:
     return request.app.state.templates.TemplateResponse(request, "article_new.html", {})
 
 
-def _added(outcome: ingest.IngestResult) -> Response:
+async def _added(ctx: CtxDep, outcome: ingest.IngestResult) -> Response:
+    if outcome.status == "new" and outcome.article_id:
+        await chat_views.index_articles(ctx, [outcome.article_id])
     target = outcome.article_id or outcome.duplicate_of
     if outcome.status in ("new", "exists", "duplicate") and target:
         return Response(status_code=204, headers={"HX-Redirect": f"/articles/{target}"})
@@ -95,18 +102,18 @@ def _added(outcome: ingest.IngestResult) -> Response:
 @pages.post("/articles/new/text")
 async def paste_form(ctx: CtxDep, form: Annotated[PasteForm, Form()]) -> Response:
     pasted = ingest.PastedArticle(text=form.text, title=form.title or None, url=form.url or None)
-    return _added(ingest.ingest_text(ctx, pasted))
+    return await _added(ctx, ingest.ingest_text(ctx, pasted))
 
 
 @pages.post("/articles/new/url")
 async def url_form(ctx: CtxDep, form: Annotated[ingest.ArticleUrl, Form()]) -> Response:
-    return _added(await ingest.ingest_url(ctx, form.url))
+    return await _added(ctx, await ingest.ingest_url(ctx, form.url))
 
 
 @pages.post("/articles/new/upload")
 async def upload_form(ctx: CtxDep, file: UploadFile) -> Response:
     data = await file.read(ctx.settings().max_upload_bytes + 1)
-    return _added(ingest.ingest_upload(ctx, data, file.filename))
+    return await _added(ctx, ingest.ingest_upload(ctx, data, file.filename))
 
 
 @pages.get("/articles/{article_id}")

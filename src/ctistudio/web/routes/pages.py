@@ -44,7 +44,6 @@ def unavailable(request: Request, title: str, what: str, reason: str) -> Respons
 
 # Pages whose service has not landed in this build yet: (path, title, service, what the service is).
 PENDING_PAGES = [
-    ("/chat", "Chat", "rag", "RAG chat"),
     ("/benchmarks", "Benchmarks", "bench", "The provider benchmark"),
 ]
 

@@ -171,7 +171,115 @@ function initSettings() {
   refreshModels(form, "lmstudio");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Chat: POST /api/chat/stream and read the Server-Sent Events as they arrive.
+async function* sseEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const frame = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+      let type = "message"; let data = "";
+      for (const line of frame.split("\n")) {
+        if (line.startsWith("event: ")) type = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      yield { type, data: data ? JSON.parse(data) : {} };
+    }
+  }
+}
+
+function citationNode(source) {
+  let link = null;
+  if (source.kind === "article" && source.article_id) link = "/articles/" + source.article_id;
+  else if (source.rule_source === "generated" && source.rule_key) link = "/queue/" + source.rule_key.split(":").pop();
+  const label = link ? el("a", { href: link, class: "citation" }, source.title) : el("span", { class: "citation" }, source.title);
+  return el("li", { value: String(source.number), id: "cite-" + source.number }, label,
+    source.path ? el("span", { class: "muted mono" }, " " + source.path) : null);
+}
+
+function linkCitations(node, text) {
+  // "[1]" markers become links to the numbered sources; everything else stays plain text.
+  const parts = text.split(/(\[\d+\])/);
+  node.replaceChildren(...parts.map((part) => {
+    const m = part.match(/^\[(\d+)\]$/);
+    return m ? el("a", { href: "#cite-" + m[1], class: "cite" }, part) : document.createTextNode(part);
+  }));
+}
+
+function initChat() {
+  const form = document.getElementById("chat-form");
+  if (!form) return;
+  const log = document.getElementById("chat-log");
+  const index = document.getElementById("index-library");
+  index.addEventListener("click", async () => {
+    const status = document.getElementById("index-status");
+    status.textContent = "indexing…";
+    try {
+      const r = await api("POST", "/api/chat/index");
+      status.textContent = r.indexed ? `${r.articles} article(s), ${r.chunks} chunk(s) indexed` : r.detail;
+    } catch (error) { showError(status, error); }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = document.getElementById("chat-question");
+    const question = input.value.trim();
+    if (!question) return;
+    const send = document.getElementById("chat-send");
+    send.disabled = true;
+    log.append(el("div", { class: "msg user" }, el("p", {}, question)));
+    const answer = el("p", { class: "answer", "aria-live": "polite" });
+    const sources = el("ol", { class: "citations" });
+    const meta = el("p", { class: "muted meta" }, "retrieving…");
+    const turn = el("div", { class: "msg assistant streaming" }, answer, sources, meta);
+    log.append(turn);
+    input.value = "";
+    const body = { question, provider: document.getElementById("chat-provider").value };
+    if (log.dataset.session) body.session_id = parseInt(log.dataset.session, 10);
+    try {
+      const response = await fetch("/api/chat/stream", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken(), Accept: "text/event-stream" },
+        body: JSON.stringify(body),
+      });
+      if (!response.ok) {
+        const data = await response.json().catch(() => ({ detail: response.statusText }));
+        throw Object.assign(new Error(data.detail), { fix: data.fix });
+      }
+      let text = "";
+      for await (const ev of sseEvents(response)) {
+        if (ev.type === "session") { log.dataset.session = ev.data.session_id; }
+        else if (ev.type === "sources") { sources.replaceChildren(...ev.data.sources.map(citationNode)); meta.textContent = "answering…"; }
+        else if (ev.type === "token") { text += ev.data.text; answer.textContent = text; }
+        else if (ev.type === "error") { throw Object.assign(new Error(ev.data.message), { fix: ev.data.fix }); }
+        else if (ev.type === "done") {
+          const a = ev.data.answer;
+          linkCitations(answer, a.text);
+          const cited = new Set(a.citations);
+          for (const li of sources.children) if (!cited.has(parseInt(li.value, 10))) li.classList.add("muted");
+          const t = a.timings || {};
+          meta.textContent = [a.provider && a.model ? `${a.provider}/${a.model}` : a.provider,
+            t.retrieval_ms != null ? `retrieval ${Math.round(t.retrieval_ms)} ms` : null,
+            t.time_to_first_token_s != null ? `first token ${t.time_to_first_token_s.toFixed(2)} s` : null,
+            t.generation_tokens_per_s ? `${t.generation_tokens_per_s.toFixed(1)} tok/s` : null].filter(Boolean).join(" · ");
+          turn.classList.remove("streaming");
+          turn.dataset.done = "true";
+        }
+      }
+    } catch (error) {
+      showError(meta, error);
+      turn.dataset.done = "error";
+    } finally { send.disabled = false; }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   initSettings();
+  initChat();
   if (window.ctistudioPage) window.ctistudioPage();
 });

@@ -1,0 +1,81 @@
+"""RAG chat for the web: questions (whole or streamed as SSE), sessions, and indexing articles for retrieval."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ctistudio.errors import CtiStudioError
+from ctistudio.web.context import AppContext, ServiceMissing
+from ctistudio.web.providers_service import check_provider_name
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 4000
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    session_id: int | None = Field(None, ge=1, le=2**53)
+    provider: str | None = Field(None, max_length=40, pattern=r"^[a-z_]+$", description="auto or a provider name")
+
+
+class IndexResult(BaseModel):
+    indexed: bool
+    articles: int = 0
+    chunks: int = 0
+    model: str | None = None
+    detail: str = ""
+
+
+def _provider(request: ChatRequest) -> str | None:
+    """The provider asked for, checked before anything runs (``None``: LLM_PROVIDER)."""
+    if request.provider and request.provider != "auto":
+        check_provider_name(request.provider)
+    return request.provider or None
+
+
+async def ask(ctx: AppContext, request: ChatRequest) -> dict[str, Any]:
+    reply = await ctx.chat().ask(request.question, session_id=request.session_id, provider=_provider(request))
+    return reply.model_dump(mode="json")
+
+
+def stream(ctx: AppContext, request: ChatRequest) -> AsyncIterator[str]:
+    """SSE frames: ``session``, ``sources``, ``token``…, ``done`` (or a final ``error`` with the fix)."""
+    from ctistudio.rag import sse_stream
+
+    service = ctx.chat()  # ServiceMissing here, before the stream starts, is a plain 503
+    events = service.ask_stream(request.question, session_id=request.session_id, provider=_provider(request))
+    return sse_stream(events)
+
+
+async def index_articles(ctx: AppContext, article_ids: list[int] | None = None) -> IndexResult:
+    """Chunk and embed articles for retrieval (``None``: every article not indexed yet). Never raises for a
+    provider or engine failure: the article stays stored, and the result says why it is not searchable."""
+    try:
+        service = ctx.chat()
+        from ctistudio.rag import backfill
+        from ctistudio.rag import index_articles as index
+    except (ServiceMissing, ImportError) as exc:
+        return IndexResult(indexed=False, detail=f"chat search is not available: {getattr(exc, 'reason', exc)}")
+    try:
+        if article_ids is None:
+            report = await backfill(service.retriever)
+        else:
+            report = await index(service.retriever, article_ids)
+    except CtiStudioError as error:
+        log.warning("indexing articles %s for chat failed: %s", article_ids or "(all)", error)
+        return IndexResult(indexed=False, detail=str(error))
+    return IndexResult(indexed=True, articles=report.articles, chunks=report.chunks, model=report.model)
+
+
+def sessions(ctx: AppContext) -> list[dict[str, Any]]:
+    return ctx.chat().sessions()
+
+
+def transcript(ctx: AppContext, session_id: int) -> list[dict[str, Any]]:
+    return [m.model_dump(mode="json") for m in ctx.chat().transcript(session_id)]
