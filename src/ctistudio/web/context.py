@@ -150,10 +150,12 @@ class AppContext:
 
     def chat(self) -> Any:
         """The RAG chat service for the current settings (ServiceMissing without ctistudio.rag)."""
-        rag = self.services.require("rag")
+        chat_service = getattr(self.services.require("rag"), "ChatService", None)
+        if chat_service is None:
+            raise ServiceMissing("rag", "this build of ctistudio.rag has no chat service yet")
         current = self.settings()
         if self._chat is None or self._chat[0] is not current:
-            self._chat = (current, rag.ChatService(self.require_store(), self.gateway()))
+            self._chat = (current, chat_service(self.require_store(), self.gateway()))
         return self._chat[1]
 
     def pipelines(self) -> list[Any]:
