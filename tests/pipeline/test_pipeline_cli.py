@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from ctistudio.cli import common
 from ctistudio.cli.main import app
+from ctistudio.resources import demo_article
 from ctistudio.store import Store
 from ctistudio.store.runs import checkpoints, get_run, list_runs
 from ctistudio.testing.lmstudio_double import LMStudioDouble, Reply
@@ -189,3 +190,18 @@ def test_cli_run_show_and_queue_actions(
 def test_cli_refuses_bad_input_with_a_fix(command, lmstudio_double, store, monkeypatch):
     result = in_process_cli(lmstudio_double, store, monkeypatch)(*command)
     assert result.exit_code == 1 and "fix:" in result.stderr
+
+
+def test_run_file_stores_the_article_once_then_runs_it(lmstudio_double, store, tmp_path, monkeypatch):
+    lmstudio_double.responder = respond
+    cli = in_process_cli(lmstudio_double, store, monkeypatch)
+    report = tmp_path / "paper-lantern.md"
+    report.write_text(demo_article(), encoding="utf-8")
+    first = cli("run", "--file", str(report), "--json")
+    assert first.exit_code == 0, first.stderr
+    view = json.loads(first.stdout)
+    assert view["status"] == "succeeded" and view["article_title"].startswith("Operation Paper Lantern")
+    prepare = view["steps"][0]["output"]
+    assert "windows" in prepare["platforms"] and prepare["hunt_score"] > 0  # ingestion's deterministic scores
+    second = json.loads(cli("run", "--file", str(report), "--json").stdout)
+    assert second["article_id"] == view["article_id"] and second["id"] != view["id"]

@@ -5,6 +5,7 @@ Also the shared display of a run (``ctistudio runs show`` and ``runs resume`` us
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -112,6 +113,23 @@ async def run_and_watch(service: PipelineService, run_id: int, *, quiet: bool) -
     return service.run_view(run_id)
 
 
+async def intake(service: PipelineService, url: str | None, file: Path | None, *, quiet: bool) -> int:
+    """Store the article at ``url`` or in ``file`` (deduplicated by ingestion) and return the id to run."""
+    from ctistudio.ingest import IngestService
+
+    ingest = IngestService(service.store, service.settings)
+    outcome = await ingest.ingest_url(url) if url else ingest.ingest_file(file)  # type: ignore[arg-type]
+    if outcome.article_id is None or outcome.status not in ("new", "duplicate", "exists"):
+        raise InvalidInput(
+            f"the article was not stored ({outcome.status}): {outcome.reason}", fix="Check the URL or file."
+        )
+    article_id = outcome.duplicate_of or outcome.article_id
+    if not quiet:
+        note = f" ({outcome.reason})" if outcome.reason else ""
+        err_console.print(f"[dim]article {article_id}: {outcome.title}{note}[/]", highlight=False, soft_wrap=True)
+    return article_id
+
+
 def report_finished(view: RunView, *, as_json: bool) -> None:
     """Print a finished run (JSON or table); exit 1 when it failed."""
     if as_json:
@@ -127,21 +145,28 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def run_command(
         article: int | None = typer.Option(None, "--article", "-a", help="Id of a stored article."),
+        url: str | None = typer.Option(None, "--url", help="Fetch this article page first (HTML, PDF, text)."),
+        file: Path | None = typer.Option(None, "--file", help="Store this file first (HTML, PDF, Markdown, text)."),
         provider: str | None = typer.Option(None, "--provider", "-p", help="LLM provider (default: LLM_PROVIDER)."),
         force: bool = typer.Option(False, "--force", help="Generate rules even below the rank threshold."),
         as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (no progress)."),
     ) -> None:
         """Run one article through the pipeline: rank, extract, Sigma generation, novelty, review queue."""
-        if article is None:
-            raise InvalidInput("say which article to run", fix="Pass --article ID (see `ctistudio articles list`).")
+        if sum(x is not None for x in (article, url, file)) != 1:
+            raise InvalidInput(
+                "say which article to run: exactly one of --article, --url or --file",
+                fix="e.g. `ctistudio run --article 3` (ids: `ctistudio articles list`) or "
+                "`ctistudio run --file report.pdf`.",
+            )
 
         from ctistudio.pipeline.service import open_service
 
         async def go() -> RunView:
             async with open_service(settings(), concurrency=1) as service:
-                run_id = service.create_run(article, provider=provider, force=force)
+                article_id = article if article is not None else await intake(service, url, file, quiet=as_json)
+                run_id = service.create_run(article_id, provider=provider, force=force)
                 if not as_json:
-                    err_console.print(f"[dim]run {run_id}: article {article}[/]", highlight=False)
+                    err_console.print(f"[dim]run {run_id}: article {article_id}[/]", highlight=False)
                 await service.runner.submit(run_id)
                 return await run_and_watch(service, run_id, quiet=as_json)
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ctistudio.config import Settings
 from ctistudio.errors import CtiStudioError
+from ctistudio.ingest.platforms import detect_platforms
 from ctistudio.llm import Gateway
 from ctistudio.pipeline.extract import extract_observables
 from ctistudio.pipeline.junk import LinearChunkClassifier, filter_junk
@@ -101,6 +102,10 @@ def _output_of(deps: PipelineDeps, run_id: int, step: str) -> dict[str, Any]:
 async def step_prepare(run_id: int, deps: PipelineDeps) -> StepResult:
     inputs = load_inputs(deps, run_id)
     junk = filter_junk(inputs.content, deps.junk_classifier)
+    platforms, evidence = inputs.platforms, inputs.platform_evidence
+    if not platforms and not evidence:  # an article stored without ingestion's scores
+        detection = detect_platforms(inputs.content, inputs.title)
+        platforms, evidence = detection.platforms, detection.evidence_json()
     return StepResult(
         output={
             "text": junk.text,
@@ -108,8 +113,8 @@ async def step_prepare(run_id: int, deps: PipelineDeps) -> StepResult:
             "kept_chars": len(junk.text),
             "removed": [vars(r) for r in junk.removed],
             # platforms and the hunt score are computed (deterministically, with evidence) at ingestion
-            "platforms": inputs.platforms,
-            "platform_evidence": inputs.platform_evidence,
+            "platforms": platforms,
+            "platform_evidence": evidence,
             "hunt_score": inputs.hunt_score,
             "pre_extract": pre_extract(junk.text).counts(),
         }
