@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 import typer
@@ -16,7 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ctistudio.cli.common import cli_errors, console, err_console, print_json, settings
+from ctistudio.cli.common import cli_errors, console, err_console, print_json, run, settings
+from ctistudio.config import Settings
 from ctistudio.modelhub import DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelInstaller
 
 app = typer.Typer(
@@ -137,3 +139,44 @@ def remove_command(name: str = typer.Argument(..., help="Catalog name.")) -> Non
     """Delete an installed model's files."""
     removed = installer().remove(name)
     err_console.print(f"{name}: {'removed' if removed else 'was not installed'}", highlight=False)
+
+
+# -- first use: what the quick start needs ------------------------------------------------------------
+async def _reachable(s: Settings, names: list[str]) -> list[str]:
+    """The providers among ``names`` that answer their health check now (checked concurrently)."""
+    from ctistudio.llm import Gateway
+
+    async with Gateway(s) as gateway:
+        healths = await asyncio.gather(*(gateway.provider(name).health() for name in names))
+    return [h.provider for h in healths if h.ok]
+
+
+def ensure_local_models(s: Settings) -> str:
+    """Install the embedded engine's models on first use when they will be needed; say who answers.
+
+    The chat model (``CTISTUDIO_EMBEDDED_MODEL``) is installed when the embedded engine will answer — no
+    other provider of the chain is reachable — and the MiniLM embedder when embeddings are the embedded
+    ones (``CTISTUDIO_EMBEDDING_PROVIDER=auto``). Each shows a progress bar; later runs find them installed.
+    """
+    from ctistudio.llm.providers import auto_chain, embedding_provider_name
+
+    names = auto_chain(s) if s.llm_provider == "auto" else [s.llm_provider]
+    servers = [n for n in names if n != "embedded"]
+    answering = run(_reachable(s, servers)) if servers else []
+    embedded_answers = not answering and "embedded" in names
+    wanted = [s.embedded_model] if embedded_answers else []
+    if embedding_provider_name(s) == "embedded":
+        wanted.append(DEFAULT_EMBEDDING_MODEL)
+    models = ModelInstaller.from_settings(s)
+    for name in wanted:
+        if not models.is_installed(name):
+            entry = models.entry(name)
+            err_console.print(
+                f"first use: installing {name} ({_size(entry.size_bytes)}) into {models.models_dir}", highlight=False
+            )
+            models.install(name, progress=RichInstallProgress())
+    if answering:
+        return f"answers come from {answering[0]}"
+    if embedded_answers:
+        return f"no LLM server reachable ({', '.join(servers) or 'none configured'}): the embedded engine answers"
+    return f"no provider reachable ({', '.join(names)}): run `ctistudio llm test` to see why"
