@@ -188,3 +188,9 @@ async def test_url_input_refusals_are_clear(service, feed_server, settings, stor
     binary = feed_server.add("/x.zip", b"PK\x03\x04", "application/zip")
     with pytest.raises(Refused, match="content type application/zip is not accepted"):
         await service.ingest_url(binary)
+
+
+def test_no_date_is_guessed_from_a_copyright_line(service, report_page):
+    outcome = service.ingest_bytes(report_page("Undated report").encode(), "undated.html")
+    with service.store.session() as session:
+        assert get_article(session, outcome.article_id).published_at is None  # the footer says "© 2026"

@@ -38,9 +38,7 @@ class _RichProgress(IngestProgress):
         self.bars.update(self.sources, total=total, completed=0)
 
     def source_finished(self, source_id: str, outcome: CheckOutcome) -> None:
-        self.bars.advance(self.sources)
-        if outcome.status in ("failed", "refused"):
-            self.bars.console.print(f"[yellow]{source_id}[/]: {outcome.status} — {outcome.error}", highlight=False)
+        self.bars.advance(self.sources)  # failures are logged as they happen and listed in the summary
 
     def entries_queued(self, count: int) -> None:
         task = self.bars.tasks[self.entries]

@@ -69,6 +69,8 @@ def extract_article(html: str, url: str | None = None) -> ExtractedPage:
             include_images=False,
             favor_recall=True,
             output_format="markdown",
+            # only dates the page states (meta, JSON-LD, URL, time elements) — never "© 2026" guessed as a date
+            date_extraction_params={"extensive_search": False, "original_date": True},
         )
     except (ValueError, etree.LxmlError) as exc:  # malformed markup trafilatura could not take
         log.info("trafilatura failed on %s: %s", url or "page", exc)
