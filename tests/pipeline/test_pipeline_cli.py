@@ -3,54 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from analyst_script import respond
-from click.testing import Result
-from typer.testing import CliRunner
+from cli_helpers import CLI, cli_env, ctistudio, in_process_cli
 
-from ctistudio.cli import common
-from ctistudio.cli.main import app
 from ctistudio.resources import demo_article
 from ctistudio.store import Store
 from ctistudio.store.runs import checkpoints, get_run, list_runs
 from ctistudio.testing.lmstudio_double import LMStudioDouble, Reply
-
-CLI = [sys.executable, "-m", "ctistudio.cli.main"]
-
-
-def cli_env(double: LMStudioDouble, store: Store) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LMSTUDIO_", "CTISTUDIO_", "LLM_"))}
-    env.update(double.env())
-    env.update({"LLM_PROVIDER": "lmstudio", "CTISTUDIO_DATABASE_URL": store.url, "CTISTUDIO_RETRY_BACKOFF": "0.01"})
-    env["COLUMNS"] = "250"  # wide tables: titles on one line
-    return env
-
-
-def ctistudio(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
-
-
-def in_process_cli(double: LMStudioDouble, store: Store, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    """``cli("queue", "list")`` runs the command in this process, with settings loaded afresh each time."""
-    for key, value in cli_env(double, store).items():
-        if key.startswith(("LMSTUDIO_", "CTISTUDIO_", "LLM_", "COLUMNS")):
-            monkeypatch.setenv(key, value)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        monkeypatch.setattr(common, "_settings", None)  # as a new process would
-        return runner.invoke(app, list(args))
-
-    return invoke
 
 
 def chat_kinds(double: LMStudioDouble) -> dict[str, int]:

@@ -73,3 +73,33 @@ def extract_command(
         print_json(report)
     else:
         _print_report(report, paths)
+
+
+@app.command("sigma")
+@cli_errors
+def sigma_command(
+    set_dir: Path = SetOpt,
+    provider: str | None = ProviderOpt,
+    out: Path | None = OutOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Log-source and detection-atom precision/recall of generated rules against labelled rules."""
+    from ctistudio.llm import Gateway
+    from ctistudio.pipeline.eval_runs import eval_sigma
+    from ctistudio.pipeline.evals import write_report
+
+    async def go() -> EvalReport:
+        async with Gateway(settings()) as gateway:
+            return await eval_sigma(
+                set_dir,
+                gateway,
+                provider=provider,
+                progress=None if as_json else lambda url: err_console.print(f"[dim]✔ {url}[/]", highlight=False),
+            )
+
+    report = run(go())
+    paths = write_report(report, _out_dir(out))
+    if as_json:
+        print_json(report)
+    else:
+        _print_report(report, paths)

@@ -5,13 +5,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from ctistudio.llm import Gateway
-from ctistudio.pipeline.evals import PRF, ArticleResult, EvalArticle, EvalReport, kind_of_set, load_cases, score_items
+from ctistudio.pipeline.evals import (
+    PRF,
+    ArticleResult,
+    EvalArticle,
+    EvalReport,
+    kind_of_set,
+    load_cases,
+    score_items,
+    score_sigma,
+)
 from ctistudio.pipeline.extract import extract_observables
 from ctistudio.pipeline.junk import filter_junk
+from ctistudio.pipeline.sigma_gen import RuleContext, generate_rules
 from ctistudio.pipeline.usage import StepUsage
+from ctistudio.sigma.rule_yaml import load_documents
 
 Progress = Callable[[str], None]
 
@@ -64,3 +77,62 @@ async def eval_extract(
         seconds=round(time.perf_counter() - started, 2),
         extra={"llm_calls": usage.calls, "failed_calls": usage.failed_calls},
     )
+
+
+async def eval_sigma(
+    set_dir: Path,
+    gateway: Gateway,
+    *,
+    provider: str | None = None,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Extract and generate Sigma rules for every article of a labelled set; score log sources and atoms."""
+    cases = load_cases(set_dir)
+    usage = StepUsage()
+    started = time.perf_counter()
+    today = date.today().isoformat()
+    counts = {"generated_valid": 0, "generated_invalid": 0, "expected": 0, "repair_rounds": 0}
+
+    async def one(number: int, article: EvalArticle, expected: list[dict[str, Any]]) -> ArticleResult:
+        filtered = filter_junk(article.content).text
+        outcome = await extract_observables(gateway, filtered, original=article.content, provider=provider)
+        usage.merge(outcome.usage)
+        context = RuleContext(
+            id_seed=f"eval-{number}", title=article.title, reference=article.url, date=today, provider=provider
+        )
+        rules, errors, rule_usage = await generate_rules(gateway, outcome.observables, context)
+        usage.merge(rule_usage)
+        valid = [_parsed(r.yaml) for r in rules if r.valid]
+        counts["generated_valid"] += len(valid)
+        counts["generated_invalid"] += sum(not r.valid for r in rules)
+        counts["expected"] += len(expected)
+        counts["repair_rounds"] += sum(r.repair_rounds for r in rules)
+        if progress:
+            progress(article.url)
+        notes = [f"{len(valid)} valid and {sum(not r.valid for r in rules)} invalid rules", *errors]
+        return ArticleResult(url=article.url, title=article.title, scores=score_sigma(valid, expected), notes=notes)
+
+    results = await asyncio.gather(
+        *(one(n, a, list(label.get("expected_rules") or [])) for n, (a, label) in enumerate(cases))
+    )
+    totals = {"logsource": PRF(), "atoms": PRF()}
+    for result in results:
+        for name, value in result.scores.items():
+            totals[name].add(value)
+    return EvalReport(
+        kind="sigma",
+        set=Path(set_dir).name,
+        set_path=str(set_dir),
+        target="sigma",
+        mode="model",
+        models=usage.models,
+        totals=totals,
+        articles=list(results),
+        seconds=round(time.perf_counter() - started, 2),
+        extra={**counts, "llm_calls": usage.calls, "failed_calls": usage.failed_calls},
+    )
+
+
+def _parsed(text: str) -> dict[str, Any]:
+    documents = [d for d in load_documents(text) if d is not None]
+    return dict(documents[0])

@@ -12,6 +12,7 @@ micro-averaged: true/false positives and misses summed over a set's articles.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,40 @@ def score_items(predicted: list[str], expected: list[str]) -> tuple[PRF, list[st
     missed = [gold[k] for k in gold if k not in hits]
     extra = [pred[k] for k in pred if k not in hits]
     return PRF(tp=len(hits), fp=len(extra), fn=len(missed)), missed, extra
+
+
+def _logsource_counts(rules: list[dict[str, Any]]) -> Counter[tuple[str, str, str]]:
+    from ctistudio.sigma.similarity.atoms import logsource_class
+
+    return Counter(logsource_class(rule.get("logsource")) for rule in rules)
+
+
+def _atoms(rules: list[dict[str, Any]]) -> set[str]:
+    from ctistudio.sigma.similarity import RuleNotComparable, canonicalize
+
+    out: set[str] = set()
+    for rule in rules:
+        try:
+            out |= canonicalize(rule).atoms
+        except RuleNotComparable:
+            continue  # no usable detection: contributes no atom
+    return out
+
+
+def score_sigma(generated: list[dict[str, Any]], expected: list[dict[str, Any]]) -> dict[str, PRF]:
+    """Log-source and atom scores of generated rules against labelled ones (both parsed YAML mappings).
+
+    - ``logsource``: rules matched one-to-one by log-source class (product, category, service);
+    - ``atoms``: the canonical detection atoms (``field|modifiers|value``, field aliases and case folded, the
+      similarity engine's normalisation) of all generated rules against those of all expected rules.
+    """
+    got, want = _logsource_counts(generated), _logsource_counts(expected)
+    matched = sum((got & want).values())
+    logsource = PRF(tp=matched, fp=sum(got.values()) - matched, fn=sum(want.values()) - matched)
+    got_atoms, want_atoms = _atoms(generated), _atoms(expected)
+    shared = len(got_atoms & want_atoms)
+    atoms = PRF(tp=shared, fp=len(got_atoms) - shared, fn=len(want_atoms) - shared)
+    return {"logsource": logsource, "atoms": atoms}
 
 
 # -- loading ------------------------------------------------------------------------------------------------
