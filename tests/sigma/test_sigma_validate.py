@@ -143,3 +143,9 @@ def test_feedback_lists_every_issue(valid_rule_text: str) -> None:
     assert len(lines) == len(result.issues) == 2
     assert lines[0].startswith("- error [missing_field] at author")
     assert "attack.t9999" in lines[1]
+
+
+def test_one_error_per_field(valid_rule_text: str) -> None:
+    text = valid_rule_text.replace("id: 6b0e7c5a-3d3f-4b5e-9f0e-2f1f6d2b8a11", "id: not-a-uuid")
+    result = validate_rule(text)
+    assert [(i.code, i.location) for i in result.issues] == [("invalid_id", "id")]

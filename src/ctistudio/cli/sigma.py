@@ -175,6 +175,7 @@ def similar_command(
         console.print(table)
     if result.semantic:
         table = Table("cosine", "rule", "title", title=f"nearest by embedding ({result.embedding_model})")
+        table.columns[1].overflow = "fold"
         for near in result.semantic:
             table.add_row(f"{near.cosine:.2f}", near.path, near.title)
         console.print(table)

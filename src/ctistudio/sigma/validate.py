@@ -141,7 +141,15 @@ class _Collector:
             self.issues.append(issue)
 
     def has_error_at(self, top: str) -> bool:
+        """An error at the top-level key ``top`` (or below it) is already listed."""
         return any(i.severity == "error" and (i.location or "").split(".")[0].split("[")[0] == top for i in self.issues)
+
+    def already_reported(self, path: KeyPath) -> bool:
+        """Our field checks already flagged this place, or the whole top-level field it is in."""
+        if not path or path[0] == "detection":
+            return False
+        places = {_location(path), str(path[0])}
+        return any(i.source == "fields" and i.severity == "error" and i.location in places for i in self.issues)
 
 
 def validate_rule(yaml_text: str) -> ValidationResult:
@@ -332,6 +340,8 @@ def _run_validators(rule: Mapping[str, Any], parsed: Any, collector: _Collector)
                 if verdict is None:
                     continue
                 severity, code, message = verdict  # type: ignore[assignment]
+            if collector.already_reported(path):
+                continue  # e.g. "no identifier" after our own invalid_id: one error per place is enough
             collector.add(severity, code, message, "validator", path)
 
 
