@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from ctistudio.config import load_settings
 from ctistudio.llm import ContextOverflow, Gateway
 from ctistudio.llm.provider import estimate_tokens
+from ctistudio.llm.providers.embedded import EmbeddedLlamaServer
 from ctistudio.llm.providers.llamacpp_server import LlamaCppServerProvider
 from ctistudio.llm.types import ChatRequest, Message
 
@@ -141,3 +142,17 @@ async def test_llama_cpp_python_server_overflow(llama_cpp_python_server):
         await provider.complete(request)
     assert caught.value.context_length == 512 and caught.value.prompt_tokens > 512
     await provider.aclose()
+
+
+async def test_embeddings_from_a_llama_server_started_with_embeddings(qwen_path):
+    server = EmbeddedLlamaServer(qwen_path, n_ctx=512, slots=1, threads=2, alias="qwen-embed", embeddings=True)
+    try:
+        settings = load_settings(
+            {"llamacpp_server_url": server.url, "embedding_provider": "llamacpp", "embedded": False}, env_file=None
+        )
+        async with Gateway(settings) as gateway:
+            result = await gateway.embed(["certutil downloads a file", "an unrelated sentence about lunch"])
+    finally:
+        server.stop()
+    assert result.provider == "llamacpp" and result.dimensions == 896 and len(result.vectors) == 2
+    assert all(abs(sum(x * x for x in v) - 1.0) < 1e-3 for v in result.vectors)  # llama-server normalises

@@ -46,7 +46,15 @@ class EmbeddedLlamaServer:
     _lock = threading.Lock()
 
     def __init__(
-        self, model_path: Path, *, n_ctx: int, slots: int, threads: int, alias: str, kv_unified: bool = True
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int,
+        slots: int,
+        threads: int,
+        alias: str,
+        kv_unified: bool = True,
+        embeddings: bool = False,
     ) -> None:
         try:
             import xllamacpp
@@ -68,6 +76,9 @@ class EmbeddedLlamaServer:
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.verbosity = 1  # errors only: llama.cpp's info log would flood the terminal
+        if embeddings:  # serve /v1/embeddings instead of chat (llama-server --embeddings --pooling mean)
+            params.embedding = True
+            params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
         started = time.perf_counter()
         self._server: Any = xllamacpp.Server(params)
         self.url = f"http://127.0.0.1:{params.port}"
