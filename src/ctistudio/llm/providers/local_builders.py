@@ -7,6 +7,7 @@ A model path may also be a catalog name (``ctistudio models list``), resolved in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ctistudio.config import Settings
@@ -33,7 +34,7 @@ def build_llamacpp(s: Settings) -> Provider:
         return LlamaCppProvider(
             path,
             n_ctx=s.llamacpp_n_ctx,
-            threads=s.llamacpp_threads,
+            threads=s.llamacpp_threads or os.cpu_count(),  # llama-cpp-python alone would use half the cores
             n_gpu_layers=s.llamacpp_n_gpu_layers,
             seed=s.lmstudio_seed,
             default_model=path.stem if path.suffix == ".gguf" else s.llamacpp_model_path,
