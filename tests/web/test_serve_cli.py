@@ -13,7 +13,16 @@ from tests.web.conftest import free_port
 
 
 def _start(*args: str) -> tuple[subprocess.Popen, list[str]]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+        # loopback only: no first-use model download (the embedded engine is off, embeddings go to the
+        # unreachable LM Studio the suite points at, and any index lookup would hit a dead local port)
+        "CTISTUDIO_EMBEDDED": "false",
+        "CTISTUDIO_EMBEDDING_PROVIDER": "lmstudio",
+        "CTISTUDIO_PYPI_INDEX_URL": "http://127.0.0.1:9/simple",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "ctistudio.cli.main", *args],
         env=env,
