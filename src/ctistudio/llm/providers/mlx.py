@@ -10,6 +10,7 @@ with a fake engine.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import sys
@@ -122,12 +123,17 @@ class MLXProvider(Provider):
         self.engine = engine
         self._loaded = False
         self._lock = threading.Lock()  # one generation at a time per model
+        self._load_lock = threading.Lock()  # one load, whichever thread asks first
 
     @property
     def endpoint(self) -> str:
         return f"mlx:{self.model_path}"
 
     def _engine(self) -> MLXEngine:
+        with self._load_lock:
+            return self._load()
+
+    def _load(self) -> MLXEngine:
         if self.engine is None:
             if not is_apple_silicon():
                 raise ProviderUnavailable(
@@ -239,12 +245,15 @@ class MLXProvider(Provider):
     async def count_tokens(self, text: str, model: str | None = None) -> int:
         if self.engine is None and not is_apple_silicon():
             return await super().count_tokens(text, model)
-        return self._engine().count_tokens(text)
+        engine = await asyncio.to_thread(self._engine)  # the first call loads the model: not on the loop
+        return engine.count_tokens(text)
 
     async def context_length(self, model: str) -> int | None:
         if self.context_override(model):
             return self.context_override(model)
-        return self._engine().context_length if (self.engine is not None or is_apple_silicon()) else None
+        if self.engine is None and not is_apple_silicon():
+            return None
+        return (await asyncio.to_thread(self._engine)).context_length
 
     async def models(self) -> list[ModelInfo]:
         return [
