@@ -85,3 +85,24 @@ async def test_providers_list_shows_chain_and_health(make_app, open_client, lms)
     assert lmstudio["enabled"] is True and lmstudio["ok"] is True and lmstudio["url"] == lms.url
     assert "lmstudio" in data["chain"]
     assert next(p for p in data["providers"] if p["name"] == "ollama")["ok"] is None
+
+
+async def test_a_value_saved_in_the_web_app_reaches_the_cli(client, lms):
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    headers = await browser_headers(client)
+    body = {"lmstudio_api_url": lms.url, "lmstudio_embedding_url": lms.url + "/embeddings"}
+    assert (await client.put("/api/settings", json=body, headers=headers)).status_code == 200
+    result = await asyncio.to_thread(  # a new CLI process: env still says 127.0.0.1:9, the saved value wins
+        subprocess.run,
+        [sys.executable, "-m", "ctistudio.cli.main", "llm", "test", "--provider", "lmstudio", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(result.stdout)
+    assert report["ok"] is True, result.stderr
+    assert report["reports"][0]["url"] == lms.url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -30,7 +31,24 @@ def settings() -> Settings:
     if _settings is None:
         _settings = load_settings()
         configure_logging(_settings.log_dir, _settings.log_level)
+        saved = _saved_overrides(_settings)
+        if saved:
+            _settings = load_settings(saved)
     return _settings
+
+
+def _saved_overrides(base: Settings) -> dict[str, Any]:
+    """Values saved in the web app's Settings page (they override .env); none when the store is unusable."""
+    try:
+        from ctistudio.store import Store
+    except ImportError:
+        return {}
+    try:
+        with Store(base) as store:
+            return store.load_settings_overrides()[1]
+    except CtiStudioError as error:  # a CLI command must still work (and say why) without its database
+        logging.getLogger(__name__).warning("saved settings not read: %s", error.message)
+        return {}
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
