@@ -102,6 +102,11 @@ def stored_embedding_models(session: Session) -> dict[str, int]:
     return {str(model): int(count) for model, count in session.execute(query)}
 
 
+def newest_vector_id(session: Session, model_key: str) -> int:
+    """The highest chunk id with a vector of ``model_key`` (an index lookup: cheap enough for every query)."""
+    return int(session.scalar(select(func.max(Chunk.id)).where(Chunk.embedding_model == model_key)) or 0)
+
+
 def vector_signature(session: Session, model_key: str) -> tuple[int, int]:
     """``(count, max id)`` of the chunks with vectors of ``model_key``: cheap change detection for caches."""
     query = select(func.count(), func.max(Chunk.id)).where(Chunk.embedding_model == model_key)

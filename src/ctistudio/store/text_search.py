@@ -119,34 +119,50 @@ def keyword_search_chunks(
     terms = keyword_terms(query)
     if not terms or article_ids == []:
         return []
-    params: dict[str, object] = {"limit": limit}
-    if connection.dialect.name == "sqlite":
-        restrict = ""
-        if article_ids is not None:
-            restrict = "AND c.article_id IN (SELECT value FROM json_each(:ids))"
-            params["ids"] = json.dumps(article_ids)
-        sql = f"""
-            SELECT f.rowid, -bm25(chunks_fts) AS score
-            FROM chunks_fts AS f
-            JOIN chunks AS c ON c.id = f.rowid
-            JOIN articles AS a ON a.id = c.article_id
-            WHERE chunks_fts MATCH :match AND a.status NOT IN (SELECT value FROM json_each(:hidden)) {restrict}
-            ORDER BY bm25(chunks_fts) LIMIT :limit"""
-        params["match"] = fts5_match(terms)
-        params["hidden"] = json.dumps(list(UNSEARCHABLE_STATUSES))
-    else:
-        params["hidden"] = list(UNSEARCHABLE_STATUSES)
-        restrict = "AND c.article_id = ANY(:ids)" if article_ids is not None else ""
-        if article_ids is not None:
-            params["ids"] = article_ids
-        sql = f"""
-            SELECT c.id, ts_rank_cd(to_tsvector('english', c.text), q)
-                         + 0.5 * ts_rank_cd(to_tsvector('english', a.title), q) AS score
-            FROM chunks AS c JOIN articles AS a ON a.id = c.article_id, to_tsquery('english', :match) AS q
-            WHERE (to_tsvector('english', c.text) @@ q OR to_tsvector('english', a.title) @@ q)
-              AND a.status <> ALL(:hidden) {restrict}
-            ORDER BY score DESC, c.id LIMIT :limit"""
-        params["match"] = " | ".join(terms)
+    if connection.dialect.name != "sqlite":
+        return _postgres_keyword_search(connection, terms, limit, article_ids)
+    # Rank inside FTS5 first (BM25 over the matches only), then join the best few to their articles and
+    # drop hidden or filtered-out ones; widen the inner ranking only when too few survive.
+    restrict = "AND c.article_id IN (SELECT value FROM json_each(:ids))" if article_ids is not None else ""
+    sql = f"""
+        SELECT best.id, best.score FROM (
+            SELECT rowid AS id, -bm25(chunks_fts) AS score FROM chunks_fts
+            WHERE chunks_fts MATCH :match ORDER BY bm25(chunks_fts) LIMIT :inner
+        ) AS best
+        JOIN chunks AS c ON c.id = best.id
+        JOIN articles AS a ON a.id = c.article_id
+        WHERE a.status NOT IN (SELECT value FROM json_each(:hidden)) {restrict}
+        ORDER BY best.score DESC LIMIT :limit"""
+    params: dict[str, object] = {
+        "limit": limit,
+        "match": fts5_match(terms),
+        "hidden": json.dumps(list(UNSEARCHABLE_STATUSES)),
+    }
+    if article_ids is not None:
+        params["ids"] = json.dumps(article_ids)
+    rows: list[tuple[int, float]] = []
+    for inner in (limit * 4, limit * 64, -1):  # -1: no limit, every match ranked
+        rows = [(int(r[0]), float(r[1])) for r in connection.execute(text(sql), {**params, "inner": inner})]
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _postgres_keyword_search(
+    connection: Connection, terms: list[str], limit: int, article_ids: list[int] | None
+) -> list[tuple[int, float]]:
+    params: dict[str, object] = {"limit": limit, "match": " | ".join(terms), "hidden": list(UNSEARCHABLE_STATUSES)}
+    restrict = ""
+    if article_ids is not None:
+        restrict = "AND c.article_id = ANY(:ids)"
+        params["ids"] = article_ids
+    sql = f"""
+        SELECT c.id, ts_rank_cd(to_tsvector('english', c.text), q)
+                     + 0.5 * ts_rank_cd(to_tsvector('english', a.title), q) AS score
+        FROM chunks AS c JOIN articles AS a ON a.id = c.article_id, to_tsquery('english', :match) AS q
+        WHERE (to_tsvector('english', c.text) @@ q OR to_tsvector('english', a.title) @@ q)
+          AND a.status <> ALL(:hidden) {restrict}
+        ORDER BY score DESC, c.id LIMIT :limit"""
     return [(int(row[0]), float(row[1])) for row in connection.execute(text(sql), params)]
 
 

@@ -1,0 +1,94 @@
+"""``ctistudio rag``: the search index — backfill (chunk + embed existing articles) and status."""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ctistudio.cli.common import cli_errors, console, err_console, print_json, run, settings
+from ctistudio.llm import Gateway
+from ctistudio.rag import Retriever, backfill
+from ctistudio.rag.vector_index import vector_backend
+from ctistudio.store import Store
+from ctistudio.store.chunks import count_chunks, count_searchable_articles, stored_embedding_models
+
+app = typer.Typer(help="The search index of RAG chat: backfill, status.", no_args_is_help=True)
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+@app.command("backfill")
+@cli_errors
+def backfill_command(
+    reindex: bool = typer.Option(False, "--reindex", help="Drop every chunk and re-embed (after a model change)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many articles."),
+    rules: bool = typer.Option(True, "--rules/--no-rules", help="Also embed the Sigma rules (SigmaHQ + generated)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Chunk and embed the articles not indexed yet with the current embedding model."""
+
+    async def work() -> dict:
+        s = settings()
+        async with Gateway(s) as gateway:
+            with Store(s) as store, _bar() as bar:
+                retriever = Retriever(store, gateway)
+                task = bar.add_task("articles", total=None)
+                report = await backfill(
+                    retriever,
+                    reindex=reindex,
+                    limit=limit,
+                    progress=lambda d, t: bar.update(task, completed=d, total=t),
+                )
+                rule_count = 0
+                if rules:
+                    rule_task = bar.add_task("sigma rules", total=None)
+                    collection = await retriever.rule_collection(
+                        progress=lambda d, t: bar.update(rule_task, completed=d, total=t)
+                    )
+                    rule_count = len(collection.docs)
+        return {"articles": report.articles, "chunks": report.chunks, "model": report.model, "rules": rule_count,
+                "skipped": report.skipped}  # fmt: skip
+
+    result = run(work())
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"Indexed {result['articles']} article(s) into {result['chunks']} chunk(s) with {result['model']}; "
+            f"{result['rules']} Sigma rule(s) searchable."
+        )
+
+
+@app.command("status")
+@cli_errors
+def status_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """What is indexed: chunks, articles, embedding models, vector and keyword backends, rules folder."""
+    s = settings()
+    with Store(s) as store:
+        with store.session() as session:
+            models = stored_embedding_models(session)
+            status = {
+                "articles_searchable": count_searchable_articles(session),
+                "chunks": count_chunks(session),
+                "embedding_models": models,
+                "mixed_models": len(models) > 1,
+            }
+        backend = vector_backend(store)
+        status["database"] = store.dialect
+    status["vector_backend"] = {"name": backend.name, "detail": backend.detail}
+    status["keyword_backend"] = "fts5" if status["database"] == "sqlite" else "postgresql-full-text"
+    status["sigma_rules_dir"] = str(s.sigma_rules_dir) if s.sigma_rules_dir else None
+    if as_json:
+        print_json(status)
+        return
+    for key, value in status.items():
+        console.print(f"[bold]{key}[/]: {value}", highlight=False)
