@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from ctistudio import __version__
 from ctistudio.config import Settings, SettingsSource, load_settings
+from ctistudio.web.bench_views import BenchJobs
 from ctistudio.web.context import AppContext, Services
 from ctistudio.web.errors import install_error_handlers
 from ctistudio.web.middleware import WebMiddleware
@@ -81,6 +82,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await app.state.bench_jobs.aclose()
         await ctx.aclose()
         if store is not None:
             store.dispose()
@@ -92,6 +94,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.bench_jobs = BenchJobs()
     templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[_page_globals])
     install_filters(templates.env)
     app.state.templates = templates

@@ -1,6 +1,18 @@
 """The app's routers, in the order they are included."""
 
-from ctistudio.web.routes import articles, auth, chat, health, pages, providers, queue, runs, settings, sources
+from ctistudio.web.routes import (
+    articles,
+    auth,
+    benchmarks,
+    chat,
+    health,
+    pages,
+    providers,
+    queue,
+    runs,
+    settings,
+    sources,
+)
 
 ROUTERS = [
     health.router,
@@ -13,8 +25,10 @@ ROUTERS = [
     runs.api,
     queue.api,
     chat.api,
+    benchmarks.api,
     pages.router,
     chat.pages,
+    benchmarks.pages,
     runs.pages,
     queue.pages,
     articles.pages,

@@ -35,26 +35,3 @@ async def settings_page(request: Request, ctx: CtxDep) -> Response:
         group_providers=settings_service.GROUP_PROVIDERS,
         lmstudio_model=ctx.settings().lmstudio_model,
     )
-
-
-def unavailable(request: Request, title: str, what: str, reason: str) -> Response:
-    """A page whose service is missing: says so plainly (no made-up data)."""
-    return render(request, "unavailable_page.html", title=title, what=what, reason=reason)
-
-
-# Pages whose service has not landed in this build yet: (path, title, service, what the service is).
-PENDING_PAGES = [
-    ("/benchmarks", "Benchmarks", "bench", "The provider benchmark"),
-]
-
-
-def _pending(title: str, service: str, what: str):
-    async def page(request: Request, ctx: CtxDep) -> Response:
-        reason = ctx.services.missing.get(service, f"ctistudio.{service} has no web entry point yet")
-        return unavailable(request, title, what, reason)
-
-    return page
-
-
-for _path, _title, _service, _what in PENDING_PAGES:
-    router.add_api_route(_path, _pending(_title, _service, _what), methods=["GET"], name=f"pending:{_path}")
