@@ -76,3 +76,13 @@ def test_interactive_session_switches_provider(cli, lmstudio_double, openai_doub
     assert "provider lmstudio" in out.stdout and "provider openai" in out.stdout
     sent = openai_double.requests_to("/v1/chat/completions")[-1].body["messages"]
     assert sent[1]["content"] == "certutil urlcache download", "the conversation carried over"
+
+
+def test_search_and_chat_index_new_articles_first(cli, lmstudio_double):
+    skipped = json.loads(cli.invoke(app, ["search", "vssadmin", "--no-index", "--json", "--rules", "0"]).stdout)
+    assert skipped["chunks"] == [] and skipped["corpus_chunks"] == 0
+    found = cli.invoke(app, ["search", "vssadmin shadows", "--json", "--rules", "0"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["chunks"][0]["title"].startswith("Ransomware deletes shadow copies")
+    status = json.loads(cli.invoke(app, ["rag", "status", "--json"]).stdout)
+    assert status["chunks"] > 0, "the articles ingested before were indexed by the search"

@@ -13,6 +13,7 @@ import sys
 import typer
 
 from ctistudio.cli.common import cli_errors, console, err_console, print_json, run, settings
+from ctistudio.cli.rag import index_pending
 from ctistudio.cli.search import filters_from_options
 from ctistudio.errors import CtiStudioError
 from ctistudio.llm import Gateway
@@ -63,6 +64,7 @@ async def _one_shot(question: str, provider: str | None, session_id: int | None,
     async with Gateway(s) as gateway:
         with Store(s) as store:
             service = ChatService(store, gateway)
+            await index_pending(service.retriever)
             if as_json:
                 reply = await service.ask(question, session_id=session_id, provider=provider, filters=filters)
                 print_json(reply)
@@ -75,6 +77,7 @@ async def _interactive(provider: str | None, session_id: int | None, filters: Se
     async with Gateway(s) as gateway:
         with Store(s) as store:
             service = ChatService(store, gateway)
+            await index_pending(service.retriever)
             console.print(f"ctistudio chat — provider {provider or s.llm_provider}. {HELP}", highlight=False)
             while True:
                 try:

@@ -7,10 +7,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ctistudio.cli.common import cli_errors, console, err_console, print_json, run, settings
 from ctistudio.llm import Gateway
-from ctistudio.rag import Retriever, backfill
+from ctistudio.rag import Retriever, backfill, index_articles
 from ctistudio.rag.vector_index import vector_backend
 from ctistudio.store import Store
-from ctistudio.store.chunks import count_chunks, count_searchable_articles, stored_embedding_models
+from ctistudio.store.chunks import (
+    articles_to_index,
+    count_chunks,
+    count_searchable_articles,
+    stored_embedding_models,
+)
 
 app = typer.Typer(help="The search index of RAG chat: backfill, status.", no_args_is_help=True)
 
@@ -24,6 +29,23 @@ def _bar() -> Progress:
         console=err_console,
         transient=True,
     )
+
+
+async def index_pending(retriever: Retriever) -> int:
+    """Index articles stored since the last indexing (ingested from the CLI, say) before searching them."""
+    with retriever.store.session() as session:
+        probe_needed = count_searchable_articles(session) > 0
+    if not probe_needed:
+        return 0
+    _, key = await retriever.embed(["ctistudio embedding probe"])
+    with retriever.store.session() as session:
+        pending = articles_to_index(session, key)
+    if not pending:
+        return 0
+    with _bar() as bar:
+        task = bar.add_task("indexing new articles", total=len(pending))
+        report = await index_articles(retriever, pending, progress=lambda d, t: bar.update(task, completed=d))
+    return report.articles
 
 
 @app.command("backfill")

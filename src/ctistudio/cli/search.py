@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from ctistudio.cli.common import cli_errors, console, print_json, run, settings
+from ctistudio.cli.rag import index_pending
 from ctistudio.errors import InvalidInput
 from ctistudio.llm import Gateway
 from ctistudio.rag import Retriever, SearchFilters, SearchResults
@@ -77,11 +78,14 @@ def _print(results: SearchResults) -> None:
     console.print(f"[dim]{results.embedding_model} · {results.timings_ms.get('total', 0):.0f} ms[/]")
 
 
-async def _search(query: str, filters: SearchFilters, limit: int, rules: int) -> SearchResults:
+async def _search(query: str, filters: SearchFilters, limit: int, rules: int, index_new: bool) -> SearchResults:
     s = settings()
     async with Gateway(s) as gateway:
         with Store(s) as store:
-            return await Retriever(store, gateway).search(query, filters=filters, limit=limit, rule_limit=rules)
+            retriever = Retriever(store, gateway)
+            if index_new:
+                await index_pending(retriever)
+            return await retriever.search(query, filters=filters, limit=limit, rule_limit=rules)
 
 
 def register(app: typer.Typer) -> None:
@@ -96,11 +100,12 @@ def register(app: typer.Typer) -> None:
         min_hunt_score: int | None = typer.Option(None, "--min-hunt-score", min=0, max=100),
         since: str | None = typer.Option(None, "--since", help="Published on or after (YYYY-MM-DD)."),
         until: str | None = typer.Option(None, "--until", help="Published before (YYYY-MM-DD)."),
+        index_new: bool = typer.Option(True, "--index/--no-index", help="Index new articles first."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Ranked article chunks and Sigma rules for QUERY (meaning + keywords, fused)."""
         filters = filters_from_options(source, platform, min_hunt_score, since, until)
-        results = run(_search(query, filters, limit, rules))
+        results = run(_search(query, filters, limit, rules, index_new))
         if as_json:
             print_json(search_as_dict(results))
         else:
