@@ -116,3 +116,40 @@ async def test_cancel_then_resume(api, analyst):
     resumed = await api.post(f"/api/runs/{run_id}/resume", json={})
     assert resumed.status_code == 202
     assert (await wait_final(api, run_id))["status"] == "succeeded"
+
+
+async def test_rule_page_shows_the_closest_sigmahq_rule_side_by_side(make_app, open_client, analyst, shared):
+    from ctistudio.store.rules import set_rule_novelty
+
+    rules_dir = shared / "sigmahq" / "rules"
+    relative = "windows/registry/registry_set/registry_set_wdigest_enable_uselogoncredential.yml"
+    app = make_app(**analyst.env(), LLM_PROVIDER="lmstudio", CTISTUDIO_SIGMA_RULES_DIR=str(rules_dir))
+    api = await open_client(app)
+    article_id = await paste_demo(api)
+    run = await wait_final(api, (await api.post(f"/api/articles/{article_id}/runs", json={})).json()["run_id"])
+    rule_id = run["rules"][0]["id"]
+    similar = [
+        {"rule_id": "x1", "title": "Wdigest Enable UseLogonCredential", "path": relative, "score": 0.72},
+        {"rule_id": "x2", "title": "Outside the corpus", "path": "../../../../etc/passwd", "score": 0.5},
+    ]
+    with app.state.ctx.store.session() as session:
+        set_rule_novelty(session, rule_id, "similar", similar)
+    detail = (await api.get(f"/api/queue/{rule_id}")).json()
+    assert detail["closest"]["yaml"] == (rules_dir / relative).read_text(encoding="utf-8")
+    page = await api.get(f"/queue/{rule_id}")
+    assert "Closest SigmaHQ rule" in page.text and "UseLogonCredential" in page.text
+    assert "Outside the corpus" in page.text  # listed among the similar ones
+    from ctistudio.web.queue_views import closest_rule
+
+    escaped = closest_rule(app.state.ctx.settings(), similar[1])
+    assert escaped.yaml is None and "is not in" in escaped.note  # nothing outside the rules folder is read
+
+
+async def test_health_reports_database_providers_and_queue(api, analyst):
+    health = await api.get("/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["database"]["ok"] is True and body["queue"]["available"] is True
+    lmstudio = next(p for p in body["providers"] if p["name"] == "lmstudio")
+    assert lmstudio["ok"] is True
+    assert body["status"] == "ok"
