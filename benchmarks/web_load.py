@@ -88,11 +88,11 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
 
 
 async def client_loop(
-    client: httpx.AsyncClient, paths: list[str], until: float, results: dict[str, list[float]], errors: dict
+    client: httpx.AsyncClient, groups: list[list[str]], until: float, results: dict[str, list[float]], errors: dict
 ) -> None:
     rng = random.Random()
     while time.monotonic() < until:
-        path = rng.choice(paths)
+        path = rng.choice(rng.choice(groups))  # each endpoint a third of the requests
         base = path.split("?")[0]
         kind = "/articles/{id}" if base.startswith("/articles/") else base
         started = time.perf_counter()
@@ -106,10 +106,15 @@ async def client_loop(
             results.setdefault(kind, []).append(elapsed)
         else:
             errors[kind] = errors.get(kind, 0) + 1
-            errors.setdefault("examples", []).append(str(getattr(response, "status_code", response))[:200])
+            example = (
+                f"HTTP {response.status_code}: {response.text[:150]}"
+                if isinstance(response, httpx.Response)
+                else f"{type(response).__name__}: {response!r}"[:200]
+            )
+            errors.setdefault("examples", []).append(f"{path} → {example}")
 
 
-async def load(base: str, paths: list[str], clients: int, duration: float):
+async def load(base: str, paths: list[list[str]], clients: int, duration: float):
     results: dict[str, list[float]] = {}
     errors: dict = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -158,8 +163,8 @@ def main() -> int:
         server = start_server(env, port)
         try:
             base = f"http://127.0.0.1:{port}"
-            paths = ["/articles", "/articles?order=hunt_score&min_score=50", "/api/providers"]
-            paths += [f"/articles/{article_id}" for article_id in random.Random(1).sample(ids, min(20, len(ids)))]
+            pages = [f"/articles/{article_id}" for article_id in random.Random(1).sample(ids, min(20, len(ids)))]
+            paths = [["/articles", "/articles?order=hunt_score&min_score=50"], pages, ["/api/providers"]]
             print(f"server: pid {server.pid} at {base}; {len(ids)} articles; machine: {os.cpu_count()} CPU(s)")
             baseline = report("baseline, 1 client", *asyncio.run(load(base, paths, 1, args.baseline)))
             results, errors, wall = asyncio.run(load(base, paths, args.clients, args.duration))
