@@ -153,3 +153,15 @@ async def test_health_reports_database_providers_and_queue(api, analyst):
     lmstudio = next(p for p in body["providers"] if p["name"] == "lmstudio")
     assert lmstudio["ok"] is True
     assert body["status"] == "ok"
+
+
+async def test_run_events_stream_every_step_then_done(api):
+    article_id = await paste_demo(api)
+    run_id = (await api.post(f"/api/articles/{article_id}/runs", json={})).json()["run_id"]
+    async with api.stream("GET", f"/api/runs/{run_id}/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join([chunk async for chunk in response.aiter_text()])
+    events = [block.split("\n")[0].removeprefix("event: ") for block in body.strip().split("\n\n")]
+    assert events[0] == "run" and events[-1] == "done" and events.count("step") >= 5
+    assert '"status": "succeeded"' in body.split("event: done")[1]
+    assert (await api.get("/api/runs/999/events")).status_code == 404

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ctistudio.web.deps import PROTECTED, CtxDep
@@ -16,7 +19,8 @@ pages = APIRouter(tags=["pages"], dependencies=PROTECTED, include_in_schema=Fals
 RunId = Annotated[int, Path(ge=1, le=2**53)]
 ArticleId = Annotated[int, Path(ge=1, le=2**53)]
 FINAL = ("succeeded", "failed", "cancelled", "gated")
-HTMX_STOP_POLLING = 286  # htmx stops an `every Ns` trigger when the server answers this status
+HTMX_STOP_POLLING = 286
+EVENT_POLL_SECONDS = 0.5  # htmx stops an `every Ns` trigger when the server answers this status
 
 
 class RunRequest(BaseModel):
@@ -70,6 +74,34 @@ async def list_runs(
 async def get_run(ctx: CtxDep, run_id: RunId) -> dict[str, Any]:
     """One run: every step with its status, output, provider/model, tokens and duration; rules and verdicts."""
     return ctx.pipeline().run_view(run_id).model_dump(mode="json")
+
+
+@api.get("/runs/{run_id}/events", response_class=StreamingResponse)
+async def run_events(ctx: CtxDep, run_id: RunId) -> StreamingResponse:
+    """Live progress as Server-Sent Events: ``run`` (the whole run) first, ``step`` on every step change,
+    ``done`` when the run ends. Read from the store, so runs executed by another process are followed too."""
+    service = ctx.pipeline()
+    first = service.run_view(run_id)  # 404 before the stream starts
+
+    async def frames() -> AsyncIterator[str]:
+        view, seen = first, {}
+        yield _sse("run", view.model_dump(mode="json"))
+        while True:
+            for step in view.steps:
+                if seen.get(step.name) != step.status:
+                    seen[step.name] = step.status
+                    yield _sse("step", step.model_dump(mode="json"))
+            if view.status in FINAL:
+                yield _sse("done", {"status": view.status, "error": view.error})
+                return
+            await asyncio.sleep(EVENT_POLL_SECONDS)
+            view = service.run_view(run_id)
+
+    return StreamingResponse(frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _sse(kind: str, data: Any) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
 @api.post("/runs/{run_id}/resume", response_model=RunStarted, status_code=202)
