@@ -5,7 +5,8 @@ one article. recall@5 = share of questions whose article is among the first five
 returned. Floor 0.9 (18 of 20): the questions are written the way analysts ask, half of them paraphrased
 away from the article's words, so a sound hybrid retriever finds nearly all; a ranker that ignored the
 question would place the right article in the top five of twelve only ~42% of the time, and either
-search alone scores lower than the fusion here (printed, and asserted not to beat it).
+search alone scores lower than the fusion here (printed, and asserted not to beat it). On this small,
+topically distinct corpus all three reach 1.00 at 5, so recall@1 (≥ 0.85) is asserted as well.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ctistudio.store import Store
 from .conftest import add_corpus
 
 RECALL_FLOOR = 0.9
+FIRST_FLOOR = 0.85  # recall@1: 17 of 20 (measured 0.95 with MiniLM when written)
 
 
 @pytest.fixture
@@ -48,11 +50,14 @@ def _top_articles(results, n=5):
 async def test_recall_at_5_with_minilm(minilm_retriever, corpus, record_property, capsys):
     retriever, ids = minilm_retriever
     hits = {"hybrid": 0, "vector": 0, "keyword": 0}
+    first = 0  # questions whose article is ranked first
     misses = []
     for item in corpus["questions"]:
         results = await retriever.search(item["q"], limit=20, rule_limit=0)
         expected = {ids[key] for key in item["expect"]}
-        if expected & set(_top_articles(results)):
+        top = _top_articles(results)
+        first += bool(top and top[0] in expected)
+        if expected & set(top):
             hits["hybrid"] += 1
         else:
             misses.append(item["q"])
@@ -65,8 +70,10 @@ async def test_recall_at_5_with_minilm(minilm_retriever, corpus, record_property
     recall = {name: count / total for name, count in hits.items()}
     record_property("recall_at_5", recall)
     with capsys.disabled():
-        print(f"\nrecall@5 on {total} questions: " + ", ".join(f"{k} {v:.2f}" for k, v in recall.items()))
+        print(f"\nrecall@5 on {total} questions: " + ", ".join(f"{k} {v:.2f}" for k, v in recall.items())
+              + f"; hybrid recall@1 {first / total:.2f}")  # fmt: skip
     assert recall["hybrid"] >= RECALL_FLOOR, f"missed: {misses}"
+    assert first / total >= FIRST_FLOOR, "the right article should usually be the first one"
     assert recall["hybrid"] >= max(recall["vector"], recall["keyword"])
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from ctistudio.store.text_search import ensure_chunk_text_index, keyword_search_
 
 RRF_K = 60
 CANDIDATES = 50  # per search, before fusion
+_KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-keywords")
 
 
 @dataclass
@@ -228,6 +230,10 @@ class Retriever:
         results.timings_ms = timings
         return results
 
+    def _keyword_hits(self, query: str, allowed: list[int] | None) -> list[tuple[int, float]]:
+        with self.store.engine.connect() as connection:
+            return keyword_search_chunks(connection, query, limit=CANDIDATES, article_ids=allowed)
+
     def _search_chunks(
         self, query: str, vector: np.ndarray, key: str, filters: SearchFilters | None, limit: int, floor: float
     ) -> list[ChunkResult]:
@@ -241,9 +247,10 @@ class Retriever:
                     other, key, what="the chunk index", reindex_hint="run `ctistudio rag backfill --reindex`"
                 )
         allowed_array = np.asarray(allowed, dtype=np.int64) if allowed is not None else None
+        # The keyword search runs in another thread while numpy scans the vectors (both release the GIL).
+        keyword_future = _KEYWORD_POOL.submit(self._keyword_hits, query, allowed)
         by_vector = index.search(vector, limit=CANDIDATES, article_ids=allowed_array, min_similarity=floor)
-        with self.store.engine.connect() as connection:
-            by_keyword = keyword_search_chunks(connection, query, limit=CANDIDATES, article_ids=allowed)
+        by_keyword = keyword_future.result()
         fused = reciprocal_rank_fusion(by_vector, by_keyword)
         vector_scores, keyword_scores = dict(by_vector), dict(by_keyword)
         with self.store.session() as session:

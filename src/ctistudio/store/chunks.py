@@ -138,24 +138,37 @@ def chunk_hits(session: Session, chunk_ids: list[int]) -> dict[int, ChunkHit]:
     if not chunk_ids:
         return {}
     query = (
-        select(Chunk.id, Chunk.article_id, Chunk.ordinal, Chunk.text, Article)
+        select(
+            Chunk.id,
+            Chunk.article_id,
+            Chunk.ordinal,
+            Chunk.text,
+            Article.title,
+            Article.url,
+            Article.canonical_url,
+            Article.source_id,
+            Article.published_at,
+            Article.hunt_score,
+            Article.platforms,
+            Article.status,
+        )  # only what a citation needs: never the article's whole content
         .join(Article, Article.id == Chunk.article_id)
         .where(Chunk.id.in_(chunk_ids))
     )
     hits: dict[int, ChunkHit] = {}
-    for chunk_id, article_id, ordinal, text, article in session.execute(query):
-        hits[chunk_id] = ChunkHit(
-            chunk_id=chunk_id,
-            article_id=article_id,
-            ordinal=ordinal,
-            text=text,
-            title=article.title,
-            url=article.url or article.canonical_url,
-            source_id=article.source_id,
-            published_at=article.published_at,
-            hunt_score=article.hunt_score,
-            platforms=list(article.platforms or []),
-            status=article.status,
+    for row in session.execute(query):
+        hits[row.id] = ChunkHit(
+            chunk_id=row.id,
+            article_id=row.article_id,
+            ordinal=row.ordinal,
+            text=row.text,
+            title=row.title,
+            url=row.url or row.canonical_url,
+            source_id=row.source_id,
+            published_at=row.published_at,
+            hunt_score=row.hunt_score,
+            platforms=list(row.platforms or []),
+            status=row.status,
         )
     return hits
 
