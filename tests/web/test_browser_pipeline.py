@@ -30,6 +30,7 @@ def test_paste_run_review_approve_export(live_server, page, lms):
     page.locator("#paste-submit").click()
     page.wait_for_url(re.compile(r"/articles/\d+$"))
     assert "Operation Paper Lantern" in page.locator("h1").inner_text()
+    article_url = page.url
     page.locator("#run-pipeline").click()
     page.wait_for_url(re.compile(r"/runs/\d+$"))
     page.locator("#run-live [data-status=succeeded]").first.wait_for(timeout=60000)  # live progress, polled
@@ -55,4 +56,12 @@ def test_paste_run_review_approve_export(live_server, page, lms):
     page.goto(server.url + "/queue?state=approved")
     assert RULE_TITLE in page.locator("#queue").inner_text()
     screenshot(page, "queue-approved")
+    page.goto(article_url)
+    assert page.locator("#pipeline h3").first.inner_text().startswith("Rank 8/10")
+    assert page.locator("#article-text mark.evidence").count() >= 3  # hunt score, rank and observable evidence
+    assert RULE_TITLE in page.locator("#pipeline .rules").inner_text()
+    screenshot(page, "article-after-run")
+    page.goto(server.url + "/")
+    assert page.locator("a[href^='/runs/']").count() >= 1  # the run is among the recent ones
+    screenshot(page, "dashboard-after-run")
     assert page.events["page_errors"] == []
