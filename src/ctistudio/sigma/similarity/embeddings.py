@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 FORMAT = "ctistudio-sigma-embeddings"
 FORMAT_VERSION = 1
 BATCH_SIZE = 64
-MAX_TEXT_CHARS = 1000
+MAX_TEXT_CHARS = 600
 
 
 class SemanticMatch(BaseModel):
