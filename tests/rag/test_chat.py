@@ -9,7 +9,7 @@ import pytest
 from ctistudio.config import load_settings
 from ctistudio.llm import Gateway
 from ctistudio.rag import ChatService, Retriever, backfill, generate_rag_response
-from ctistudio.rag.answer import EMPTY_LIBRARY, NO_MATERIAL
+from ctistudio.rag.answer import DEFAULT_CONTEXT, EMPTY_LIBRARY, NO_MATERIAL, budget_provider
 from ctistudio.rag.chat import sse_stream
 from ctistudio.rag.prompt import MATERIAL_CLOSE, MATERIAL_OPEN, analyst_prompt, cited_numbers
 from ctistudio.store.chat import chat_messages
@@ -188,3 +188,19 @@ async def test_small_context_drops_least_relevant_material_never_the_question(st
     call = small.requests_to(CHAT)[-1]
     assert call.status == 200, "the fitted prompt was accepted by a 2,048-token model"
     assert call.body["messages"][-1]["content"].endswith("Question: " + question.strip())
+
+
+async def test_auto_budgets_for_the_first_available_provider(store, corpus, openai_double, monkeypatch):
+    """``auto`` with LM Studio down: the prompt is fitted to the provider that will answer (OpenAI here)."""
+    monkeypatch.setenv("CTISTUDIO_EMBEDDED", "false")
+    monkeypatch.setenv("CTISTUDIO_EMBEDDING_PROVIDER", "openai")
+    add_corpus(store, corpus)
+    async with Gateway(load_settings(env_file=None)) as gateway:
+        assert gateway.chain_names("auto") == ["lmstudio", "openai"]
+        chat = ChatService(store, gateway)
+        await backfill(chat.retriever)
+        assert await budget_provider(gateway, "auto") == "openai", "LM Studio is down: not budgeted for"
+        openai_double.reply("Rubeus kerberoast [1].")
+        reply = await chat.ask("kerberoasting with Rubeus", provider="auto")
+    assert reply.answer.provider == "openai"
+    assert reply.answer.context_length == DEFAULT_CONTEXT, "OpenAI does not tell its window: the default"

@@ -88,7 +88,17 @@ def ranked_items(retrieved: Retrieved) -> list[ChunkResult | RuleResult]:
     return sorted(items, key=lambda item: -item.score)
 
 
-async def _window(gateway: Gateway, provider: str | None) -> int:
+async def budget_provider(gateway: Gateway, provider: str | None) -> str:
+    """The provider whose window and tokenizer the prompt is budgeted for: the one asked for, or with
+    ``auto`` the first available one of the chain (availability is cached by the gateway)."""
+    router = gateway.router(provider)
+    if len(router.providers) == 1:
+        return router.providers[0].name
+    health = await router.health()
+    return health.provider if health.ok else router.providers[0].name
+
+
+async def _window(gateway: Gateway, provider: str) -> int:
     router = gateway.router(provider)
     model = router.providers[0].model_for("chat")
     window = await router.context_length(model) if model else None
@@ -117,10 +127,11 @@ async def stream_rag_response(
         yield AnswerEvent(type="done", answer=answer)
         return
     settings = gateway.settings
-    window = await _window(gateway, provider)
+    budgeted = await budget_provider(gateway, provider)
+    window = await _window(gateway, budgeted)
 
     async def count(text: str) -> int:
-        return await gateway.count_tokens(text, provider=provider)
+        return await gateway.count_tokens(text, provider=budgeted)
 
     messages, sources, budget = await plan_prompt(
         query, items, history, count=count, context_length=window, max_answer_tokens=settings.rag_max_answer_tokens
