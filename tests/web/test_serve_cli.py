@@ -96,3 +96,23 @@ def test_serve_on_a_public_address_needs_auth_and_works_with_a_token(monkeypatch
         assert httpx.get(f"{base}/docs", timeout=10).status_code in (200, 401)
     finally:
         _stop(process)
+
+
+def test_hash_password_prints_a_hash_the_app_accepts():
+    from ctistudio.web.security import AuthConfig
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ctistudio.cli.main", "hash-password"],
+        input="correct horse battery\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    stored = result.stdout.strip()
+    auth = AuthConfig(password_hash=stored, api_token=None)
+    assert auth.login_ok("correct horse battery") and not auth.login_ok("wrong horse battery")
+    short = subprocess.run(
+        [sys.executable, "-m", "ctistudio.cli.main", "hash-password"], input="short\n", capture_output=True, text=True
+    )
+    assert short.returncode == 1 and "at least 8" in short.stderr
