@@ -255,7 +255,11 @@ function initChat() {
       for await (const ev of sseEvents(response)) {
         if (ev.type === "session") { log.dataset.session = ev.data.session_id; }
         else if (ev.type === "sources") { sources.replaceChildren(...ev.data.sources.map(citationNode)); meta.textContent = "answering…"; }
-        else if (ev.type === "token") { text += ev.data.text; answer.textContent = text; }
+        else if (ev.type === "token") {
+          text += ev.data.text; answer.textContent = text;
+          turn.dataset.tokens = String(parseInt(turn.dataset.tokens || "0", 10) + 1);
+          if (!turn.dataset.firstTokenAt) turn.dataset.firstTokenAt = String(performance.now());
+        }
         else if (ev.type === "error") { throw Object.assign(new Error(ev.data.message), { fix: ev.data.fix }); }
         else if (ev.type === "done") {
           const a = ev.data.answer;
@@ -268,6 +272,7 @@ function initChat() {
             t.time_to_first_token_s != null ? `first token ${t.time_to_first_token_s.toFixed(2)} s` : null,
             t.generation_tokens_per_s ? `${t.generation_tokens_per_s.toFixed(1)} tok/s` : null].filter(Boolean).join(" · ");
           turn.classList.remove("streaming");
+          turn.dataset.doneAt = String(performance.now());
           turn.dataset.done = "true";
         }
       }
