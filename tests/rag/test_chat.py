@@ -204,3 +204,17 @@ async def test_auto_budgets_for_the_first_available_provider(store, corpus, open
         reply = await chat.ask("kerberoasting with Rubeus", provider="auto")
     assert reply.answer.provider == "openai"
     assert reply.answer.context_length == DEFAULT_CONTEXT, "OpenAI does not tell its window: the default"
+
+
+async def test_a_large_rules_folder_is_searched_by_keywords_until_backfill(store, double_gateway, shared):
+    """A first question never waits for thousands of rules to be embedded; backfill embeds them all."""
+    folder = shared / "sigmahq" / "rules" / "windows" / "process_creation"  # > 1,000 rules
+    retriever = Retriever(store, double_gateway, rules_dir=folder)
+    first = await retriever.search("certutil urlcache download", rule_limit=3)
+    assert first.rules and all(r.vector_score is None for r in first.rules), "keywords only for now"
+    assert first.notes and "ctistudio rag backfill" in first.notes[0]
+    collection = await retriever.rule_collection()  # what `rag backfill` does
+    assert collection.unembedded == 0 and len(collection.docs) > 1000
+    again = await retriever.search("certutil urlcache download", rule_limit=3)
+    assert not again.notes and any(r.vector_score is not None for r in again.rules)
+    assert "certutil" in again.rules[0].text.lower()

@@ -75,6 +75,8 @@ def _print(results: SearchResults) -> None:
                 rule.path or f"generated #{rule.db_id}",
             )
         console.print(table)
+    for note in results.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     console.print(f"[dim]{results.embedding_model} · {results.timings_ms.get('total', 0):.0f} ms[/]")
 
 

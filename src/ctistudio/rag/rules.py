@@ -196,13 +196,20 @@ class RuleCollection:
     matrix: np.ndarray
     model_key: str | None
     keywords: MemoryTextIndex
+    has_vector: np.ndarray | None = None  # False for rules not embedded yet (keyword search only)
+
+    @property
+    def unembedded(self) -> int:
+        return 0 if self.has_vector is None else int((~self.has_vector).sum())
 
     def search_vectors(
         self, vector: np.ndarray, *, limit: int, allowed: np.ndarray | None, min_similarity: float
     ) -> list[tuple[int, float]]:
-        if not len(self.docs) or not len(self.matrix):
+        if not len(self.docs) or self.matrix.size == 0:  # nothing embedded (yet)
             return []
         scores = self.matrix @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        if self.has_vector is not None:
+            scores = np.where(self.has_vector, scores, -np.inf)
         if allowed is not None:
             scores = np.where(allowed, scores, -np.inf)
         order = np.argsort(-scores, kind="stable")[:limit]
@@ -234,14 +241,29 @@ async def build_rule_collection(
     model_key: str,
     progress: Progress | None = None,
     batch: int = 64,
+    max_new: int | None = None,
 ) -> RuleCollection:
-    """Embed ``docs`` with ``model_key``'s model (reusing cached vectors); index their text for keywords."""
+    """Embed ``docs`` with ``model_key``'s model (reusing cached vectors); index their text for keywords.
+
+    With ``max_new``, at most that many uncached rules are embedded now; when more are missing (a fresh
+    SigmaHQ folder: thousands of rules, minutes on a small CPU) none is, and those rules are searched by
+    keywords only until ``ctistudio rag backfill`` embeds them.
+    """
     keywords = MemoryTextIndex()
     keywords.add((i, d.text) for i, d in enumerate(docs))
     if not docs:
         return RuleCollection(docs, np.zeros((0, 0), dtype=np.float32), None, keywords)
     cache = VectorCache(cache_dir, model_key)
     missing = [d for d in docs if d.digest not in cache.vectors]
+    if max_new is not None and len(missing) > max_new:
+        log.info("%d Sigma rules are not embedded yet: keyword search only for them", len(missing))
+        has_vector = np.array([d.digest in cache.vectors for d in docs], dtype=bool)
+        width = len(next(iter(cache.vectors.values()))) if cache.vectors else 0
+        matrix = np.zeros((len(docs), width), dtype=np.float32)
+        for row, doc in enumerate(docs):
+            if has_vector[row]:
+                matrix[row] = cache.vectors[doc.digest]
+        return RuleCollection(docs, matrix, model_key, keywords, has_vector)
     done = len(docs) - len(missing)
     for start in range(0, len(missing), batch):
         part = missing[start : start + batch]

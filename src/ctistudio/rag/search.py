@@ -43,6 +43,7 @@ from ctistudio.store.text_search import ensure_chunk_text_index, keyword_search_
 
 RRF_K = 60
 CANDIDATES = 50  # per search, before fusion
+INLINE_RULE_EMBEDS = 256  # new rules a search may embed on the spot (more: keywords only until backfill)
 _KEYWORD_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-keywords")
 
 
@@ -104,6 +105,7 @@ class SearchResults(BaseModel):
     corpus_chunks: int = 0
     corpus_rules: int = 0
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -162,16 +164,30 @@ class Retriever:
                 self._rule_docs, self._rules_signature, self._rules = docs, signature, None
             return self._rule_docs
 
-    async def rule_collection(self, model_key: str | None = None, progress: Any = None) -> RuleCollection:
-        """The rules with vectors of ``model_key`` (default: the embedding provider's model)."""
+    async def rule_collection(
+        self, model_key: str | None = None, progress: Any = None, *, embed_all: bool = True
+    ) -> RuleCollection:
+        """The rules with vectors of ``model_key`` (default: the embedding provider's model).
+
+        ``embed_all=False`` (the search path) embeds at most ``INLINE_RULE_EMBEDS`` new rules, so a first
+        question never waits minutes for a whole SigmaHQ folder; ``ctistudio rag backfill`` embeds them all.
+        """
         docs = await self.rule_documents()
         if model_key is None:
             model_key = (await self.embed(["ctistudio embedding probe"]))[1]
         async with self._rules_lock:
-            if self._rules is None or (self._rules.model_key not in (None, model_key)):
+            current = self._rules
+            stale = current is None or current.model_key not in (None, model_key)
+            if stale or (embed_all and current is not None and current.unembedded):
                 self._rules = await build_rule_collection(
-                    docs, self.embed, self.cache_dir, model_key=model_key, progress=progress
+                    docs,
+                    self.embed,
+                    self.cache_dir,
+                    model_key=model_key,
+                    progress=progress,
+                    max_new=None if embed_all else INLINE_RULE_EMBEDS,
                 )
+            assert self._rules is not None
             return self._rules
 
     # -- search ------------------------------------------------------------------------------------
@@ -222,7 +238,12 @@ class Retriever:
             timings["chunks"] = _ms(mark)
         if rule_docs:
             mark = time.perf_counter()
-            rules = await self.rule_collection(key)
+            rules = await self.rule_collection(key, embed_all=False)
+            if rules.unembedded:
+                results.notes.append(
+                    f"{rules.unembedded} Sigma rules are not embedded yet and were searched by keywords only: "
+                    "run `ctistudio rag backfill` to embed them."
+                )
             platform = filters.platform if filters else None
             results.rules = _search_rules(rules, query, vectors[0], key, platform, rule_limit, floor)
             timings["rules"] = _ms(mark)
