@@ -23,6 +23,7 @@ def lms():
 
 def test_paste_run_review_approve_export(live_server, page, lms):
     lms.responder = respond
+    lms.slow_down(2.0)  # the rank call is slow enough to be seen running
     server = live_server(**lms.env(), LLM_PROVIDER="lmstudio")
     page.goto(server.url + "/articles/new")
     page.locator("#paste-text").fill(demo_article())
@@ -33,7 +34,8 @@ def test_paste_run_review_approve_export(live_server, page, lms):
     article_url = page.url
     page.locator("#run-pipeline").click()
     page.wait_for_url(re.compile(r"/runs/\d+$"))
-    page.locator("#run-live [data-status=succeeded]").first.wait_for(timeout=60000)  # live progress, polled
+    page.locator("#run-live li[data-step=rank][data-status=running]").wait_for(timeout=30000)  # seen live
+    page.locator("#run-status [data-status=succeeded]").wait_for(timeout=60000)  # the page polls until the end
     steps = page.locator("#steps li")
     assert steps.count() >= 4 and page.locator("#steps li[data-status=failed]").count() == 0
     screenshot(page, "run")
