@@ -33,6 +33,8 @@ async def test_no_response_contains_a_secret(make_app, open_client):
             url = _fill(path, {})
             for method in sorted(operations):
                 body = {} if method in ("post", "put", "patch") else None
+                if path == "/api/benchmarks" and method == "post":
+                    body = {"tasks": []}  # refused (422): a scan must not start a benchmark run
                 responses.append((method.upper(), url, await client.request(method.upper(), url, json=body)))
         for path in ("/openapi.json", "/nonexistent", "/api/nonexistent", *(href for href, _ in NAV)):
             responses.append(("GET", path, await client.get(path)))
