@@ -150,6 +150,12 @@ class EmbeddedProvider(LlamaCppServerProvider):
     def endpoint(self) -> str:
         return f"embedded:{self.chat_model}"
 
+    @property
+    def base_url(self) -> str:
+        if self.engine is None:
+            return "in-process llama-server (starts on first use)"
+        return self.engine.url + "/v1"
+
     def fix_for(self, kind: str) -> str | None:
         if kind == "context":
             return (
@@ -213,12 +219,13 @@ class EmbeddedProvider(LlamaCppServerProvider):
         return await super().context_length(model)
 
     async def models(self) -> list[ModelInfo]:
+        """The chat and embedding models; ``loaded`` = installed (the engine loads it with ``n_ctx`` on first use)."""
         status = self.installer.status(self.chat_model)
         return [
             ModelInfo(
                 id=self.chat_model,
                 provider=self.name,
-                loaded=self.engine is not None,
+                loaded=status.installed,
                 context_length=self.n_ctx,
                 max_context_length=status.context_length,
                 type="llm",
@@ -226,7 +233,10 @@ class EmbeddedProvider(LlamaCppServerProvider):
                 size_bytes=status.size_bytes,
             ),
             ModelInfo(
-                id=self.embedding_model_name, provider=self.name, loaded=self._embedder is not None, type="embedding"
+                id=self.embedding_model_name,
+                provider=self.name,
+                loaded=self.installer.is_installed(self.embedding_model_name),
+                type="embedding",
             ),
         ]
 
