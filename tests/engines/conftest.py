@@ -3,6 +3,7 @@ llama-cpp-python's own server (a subprocess), both serving the packaged Qwen2.5-
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -20,6 +21,32 @@ from ctistudio.testing.installed_models import require_installed
 
 SERVER_CTX = 1024  # two slots without a unified KV cache: 512 tokens per request
 SERVER_SLOTS = 2
+
+
+class LoopTicker:
+    """Counts event-loop ticks while an engine works: proof that the work ran off the loop."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            self.ticks += 1
+
+    def __enter__(self) -> LoopTicker:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+@pytest.fixture
+def loop_ticker() -> LoopTicker:
+    return LoopTicker()
 
 
 @pytest.fixture(scope="session")

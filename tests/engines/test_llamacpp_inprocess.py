@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -41,23 +40,14 @@ async def test_chat(gateway):
     assert result.fit.context_length == N_CTX
 
 
-async def test_streaming_keeps_the_event_loop_free(gateway):
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
+async def test_streaming_keeps_the_event_loop_free(gateway, loop_ticker):
     async with gateway:
-        deltas = [d async for d in gateway.stream("Count from 1 to 5, separated by spaces.", max_tokens=16)]
-    task.cancel()
+        with loop_ticker:
+            deltas = [d async for d in gateway.stream("Count from 1 to 5, separated by spaces.", max_tokens=16)]
     final = deltas[-1].result
     assert len(deltas) > 3 and "".join(d.text for d in deltas).strip() == final.text and "3" in final.text
     assert final.timings.time_to_first_token is not None
-    assert ticks > 10  # generation ran in a worker thread
+    assert loop_ticker.ticks > 10  # generation ran in a worker thread
 
 
 async def test_structured_output_uses_json_object_with_schema(gateway):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 
@@ -112,24 +111,15 @@ async def test_stop_sequences_cut_the_answer():
     assert result.text == "first line" and result.finish_reason == "stop"
 
 
-async def test_streaming_strips_thinking_and_keeps_the_loop_free():
+async def test_streaming_strips_thinking_and_keeps_the_loop_free(loop_ticker):
     engine = FakeEngine("<think> the article mentions wmic </think> Hunt wmic process call create.", delay=0.02)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
     async with gateway_with(engine) as gateway:
-        deltas = [d async for d in gateway.stream("What to hunt?")]
-    task.cancel()
+        with loop_ticker:
+            deltas = [d async for d in gateway.stream("What to hunt?")]
     text = "".join(d.text for d in deltas)
     assert text == "Hunt wmic process call create."
     assert "wmic" in deltas[-1].result.reasoning
-    assert ticks > 10  # ~0.2 s of generation ran in a worker thread while the loop kept ticking
+    assert loop_ticker.ticks > 10  # ~0.2 s of generation ran in a worker thread while the loop kept ticking
 
 
 @pytest.mark.skipif(is_apple_silicon(), reason="checks the message on machines without Apple Silicon")

@@ -167,16 +167,20 @@ class EmbeddedProvider(LlamaCppServerProvider):
         return super().fix_for(kind)
 
     # -- engine lifecycle ----------------------------------------------------------------------------
-    def model_path(self) -> Path:
+    def installed(self, name: str) -> Path:
+        """Where catalog model ``name`` is; :class:`ModelNotLoaded` (a fallback error) with the fix when absent."""
         try:
-            return self.installer.path(self.chat_model)
+            return self.installer.path(name)
         except ModelNotInstalled as error:
             raise ModelNotLoaded(
-                f"embedded: the model {self.chat_model!r} is not installed in {self.installer.models_dir}",
+                f"embedded: the model {name!r} is not installed in {self.installer.models_dir}",
                 fix=error.fix,
                 provider=self.name,
-                model=self.chat_model,
+                model=name,
             ) from error
+
+    def model_path(self) -> Path:
+        return self.installed(self.chat_model)
 
     async def start(self) -> EmbeddedLlamaServer:
         """Start (or join) the in-process llama-server; the load runs in a worker thread."""
@@ -261,15 +265,7 @@ class EmbeddedProvider(LlamaCppServerProvider):
         if self._embedder is None:
             from ctistudio.embeddings import MiniLMEmbedder
 
-            try:
-                folder = self.installer.path(self.embedding_model_name)
-            except ModelNotInstalled as error:
-                raise ModelNotLoaded(
-                    f"embedded: the embedding model {self.embedding_model_name!r} is not installed",
-                    fix=error.fix,
-                    provider=self.name,
-                    model=self.embedding_model_name,
-                ) from error
+            folder = self.installed(self.embedding_model_name)
             self._embedder = MiniLMEmbedder(folder, name=self.embedding_model_name)
         return self._embedder
 
