@@ -235,7 +235,11 @@ async def main() -> None:
     parser.add_argument("--baseline-queries", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="ctistudio-retrieval-"))
+    with tempfile.TemporaryDirectory(prefix="ctistudio-retrieval-") as temporary:  # ~600 MB, removed after
+        await run_benchmark(args, Path(temporary))
+
+
+async def run_benchmark(args: argparse.Namespace, folder: Path) -> None:
     os.environ.setdefault("CTISTUDIO_EMBEDDING_PROVIDER", "embedded")
     settings = load_settings(env_file=None).model_copy(update={"data_dir": folder})
     print(f"machine: {platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "

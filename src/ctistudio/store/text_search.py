@@ -140,8 +140,12 @@ def keyword_search_chunks(
     }
     if article_ids is not None:
         params["ids"] = json.dumps(article_ids)
+    first = limit * 4
+    if article_ids is not None:  # expect the filter to keep its share of articles' chunks
+        total = int(connection.execute(text("SELECT count(*) FROM articles")).scalar() or 0)
+        first = limit * 4 * max(1, -(-total // max(len(article_ids), 1)))
     rows: list[tuple[int, float]] = []
-    for inner in (limit * 4, limit * 64, -1):  # -1: no limit, every match ranked
+    for inner in (first, first * 16, -1):  # -1: no limit, every match ranked
         rows = [(int(r[0]), float(r[1])) for r in connection.execute(text(sql), {**params, "inner": inner})]
         if len(rows) >= limit:
             break
