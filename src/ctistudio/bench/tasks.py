@@ -1,0 +1,327 @@
+"""The benchmark's tasks: the pipeline's own prompts and output schemas on a real CTI article.
+
+Each task builds exactly the messages the workflow sends (``rank_messages``, ``agent_messages``, the
+``sigma_generate`` prompt with ``group_prompt``) and judges the answer the way the workflow would use it:
+
+- ``rank``: one call of the rank step; valid = JSON that fits :class:`RankAnswer`. Quality: the score, and
+  the share of evidence quotes found in the article.
+- ``extract``: the command-line sub-agent (the extract step runs seven such agents, in parallel); valid =
+  JSON that fits :class:`ItemsAnswer`. Quality: items kept by the hallucination guard, items dropped, and
+  recall of the command lines the deterministic pre-extractor finds in the article.
+- ``sigma``: one generation call for the process-creation log source, fed with the pre-extractor's
+  observables; valid = at least one rule and every rule pySigma-valid (before any repair round). Quality:
+  rules written and the share of them that validate.
+- ``chat``: a question about the article, answered in prose; valid = a non-empty answer. With the packaged
+  demo article, quality is the share of expected facts the answer names.
+
+Every call carries a per-call sample marker at the START of the variable part (the article), so a
+server's prefix cache reuses the fixed instructions — as in the workflow — but never a whole previous
+prompt, which would make warm calls look far faster than real articles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ctistudio.bench.models import BenchTaskName
+from ctistudio.errors import InvalidInput
+from ctistudio.llm.errors import BadOutput
+from ctistudio.llm.structured import extract_json
+from ctistudio.pipeline.extract import (
+    AGENTS_BY_KIND,
+    EXTRACT_MAX_TOKENS,
+    EXTRACT_SYSTEM_PROMPT,
+    agent_messages,
+    floor_observables,
+)
+from ctistudio.pipeline.guard import guard_items, guard_quotes
+from ctistudio.pipeline.models import ItemsAnswer, RankAnswer
+from ctistudio.pipeline.normalise import ArticleIndex, normalise_item
+from ctistudio.pipeline.preextract import PreExtraction, attention_snippets, pre_extract
+from ctistudio.pipeline.prompts import load_prompt
+from ctistudio.pipeline.rank import RANK_MAX_TOKENS, RANK_PROMPT, rank_messages
+from ctistudio.resources import read_text
+
+if TYPE_CHECKING:
+    from ctistudio.pipeline.sigma_gen import LogSourceGroup
+
+DEMO_ARTICLE = "data/demo_article.md"
+EXTRACT_AGENT = "cmdline"
+CHAT_MAX_TOKENS = 300
+
+CHAT_SYSTEM = (
+    "You are a detection engineer answering questions about a threat-intelligence article. Answer from the "
+    "article only, in at most five short sentences, naming processes, files and commands exactly as written."
+)
+CHAT_QUESTION = "Which process chain gave the attacker code execution, and how were credentials stolen?"
+# Facts the packaged demo article states that a good answer to CHAT_QUESTION names (normalised match).
+DEMO_CHAT_FACTS = ("onenote", "mshta", "powershell", "comsvcs", "minidump", "lsass")
+
+
+@dataclass(frozen=True)
+class BenchArticle:
+    """The article every task runs on: body without front matter, title and URL."""
+
+    name: str
+    title: str
+    url: str
+    body: str
+    is_demo: bool = False
+
+    @classmethod
+    def demo(cls) -> BenchArticle:
+        return cls.parse(read_text(DEMO_ARTICLE), name=Path(DEMO_ARTICLE).name, is_demo=True)
+
+    @classmethod
+    def from_file(cls, path: Path) -> BenchArticle:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read the article {path}: {exc}", fix="Pass a readable text file.") from exc
+        if len(text.strip()) < 200:
+            raise InvalidInput(
+                f"the article {path} is too short to benchmark with ({len(text.strip())} characters)",
+                fix="Use a real CTI article (a few thousand characters), or omit --article for the demo article.",
+            )
+        return cls.parse(text, name=path.name)
+
+    @classmethod
+    def parse(cls, text: str, *, name: str, is_demo: bool = False) -> BenchArticle:
+        """Split an optional YAML front matter (``title``, ``url``) from the Markdown body."""
+        meta: dict[str, Any] = {}
+        body = text
+        if text.startswith("---\n") and "\n---\n" in text[4:]:
+            header, body = text[4:].split("\n---\n", 1)
+            loaded = yaml.safe_load(header)
+            meta = loaded if isinstance(loaded, dict) else {}
+        title = str(meta.get("title") or Path(name).stem)
+        return cls(name=name, title=title, url=str(meta.get("url") or ""), body=body.strip(), is_demo=is_demo)
+
+    def variant(self, marker: str) -> str:
+        """The body with a sample marker first: new text for the server's cache, same article for the model."""
+        return f"[benchmark sample {marker}]\n\n{self.body}"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    valid: bool
+    quality: dict[str, float] = field(default_factory=dict)
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """One task: how to build its request and how to judge its answer.
+
+    ``output_budget`` returns the workflow's ``max_tokens`` for the task (a function, so the sigma step's
+    module — and pySigma behind it — is imported only when the sigma task runs).
+    """
+
+    name: BenchTaskName
+    prompts: tuple[str, ...]
+    output_budget: Callable[[], int]
+    output_type: type[BaseModel] | None
+    build: Callable[[BenchArticle, str], list[dict[str, Any]]]
+    judge: Callable[[str, BenchArticle], Judgement]
+
+    @property
+    def max_tokens(self) -> int:
+        return self.output_budget()
+
+    def prompt_ref(self) -> str:
+        return ", ".join(load_prompt(name).ref for name in self.prompts)
+
+    def schema(self) -> dict[str, Any] | None:
+        return self.output_type.model_json_schema() if self.output_type is not None else None
+
+
+def _decode(text: str, output_type: type[BaseModel]) -> tuple[BaseModel | None, str | None]:
+    """The answer as ``output_type`` (the gateway's own decoding), or why it is not one."""
+    try:
+        return output_type.model_validate(extract_json(text)), None
+    except BadOutput as error:
+        return None, error.message
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = "/".join(map(str, first["loc"])) or "(root)"
+        return None, f"does not fit {output_type.__name__}: {where}: {first['msg']}"
+
+
+# -- rank ----------------------------------------------------------------------------------------------
+def _rank_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
+    return rank_messages(article.variant(marker), title=article.title)
+
+
+def _rank_judge(text: str, article: BenchArticle) -> Judgement:
+    answer, problem = _decode(text, RankAnswer)
+    if not isinstance(answer, RankAnswer):
+        return Judgement(False, detail=problem)
+    kept, dropped = guard_quotes(answer.evidence, ArticleIndex(article.body))
+    quoted = len(kept) + dropped
+    quality = {"score": float(answer.score)}
+    if quoted:
+        quality["evidence_grounded"] = len(kept) / quoted
+    return Judgement(True, quality)
+
+
+# -- extract -------------------------------------------------------------------------------------------
+def _extract_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
+    agent = AGENTS_BY_KIND[EXTRACT_AGENT]
+    text = article.variant(marker)
+    # the attention snippets the extract step gives this agent (pre-extractor hits of its kinds)
+    snippets = attention_snippets(text, pre_extract(text).of(*agent.snippet_kinds))
+    return agent_messages(agent, text, snippets)
+
+
+def _pre(article: BenchArticle) -> PreExtraction:
+    return _pre_extract_cached(article.body)
+
+
+@functools.lru_cache(maxsize=4)
+def _pre_extract_cached(body: str) -> PreExtraction:
+    return pre_extract(body)
+
+
+def _command_key(text: str) -> str:
+    """A command line for comparison: normalised, without quotes (models often drop them), one space."""
+    return " ".join(normalise_item(text).replace('"', " ").replace("'", " ").split())
+
+
+def command_line_recall(values: list[str], reference: list[str]) -> float | None:
+    """Share of ``reference`` command lines that some value contains (or is contained in), normalised."""
+    if not reference:
+        return None
+    found = [_command_key(v) for v in values]
+    hits = 0
+    for expected in reference:
+        key = _command_key(expected)
+        if any(key in value or (len(value) >= 12 and value in key) for value in found):
+            hits += 1
+    return hits / len(reference)
+
+
+def _extract_judge(text: str, article: BenchArticle) -> Judgement:
+    answer, problem = _decode(text, ItemsAnswer)
+    if not isinstance(answer, ItemsAnswer):
+        return Judgement(False, detail=problem)
+    kept, dropped = guard_items(EXTRACT_AGENT, list(answer.items), ArticleIndex(article.body))
+    quality = {
+        "items": float(len(answer.items)),
+        "grounded_items": float(len(kept)),
+        "dropped_items": float(len(dropped)),
+    }
+    recall = command_line_recall([o.value for o in kept], [c.value for c in _pre(article).of("cmdline")])
+    if recall is not None:
+        quality["cmdline_recall"] = recall
+    return Judgement(True, quality)
+
+
+# -- sigma ---------------------------------------------------------------------------------------------
+def _sigma_max_tokens() -> int:
+    from ctistudio.pipeline.sigma_gen import SIGMA_MAX_TOKENS
+
+    return SIGMA_MAX_TOKENS
+
+
+def sigma_group(article: BenchArticle) -> LogSourceGroup:
+    """The log-source group the sigma task writes for: the largest one the pre-extractor's floor yields."""
+    from ctistudio.pipeline.sigma_gen import group_observables
+
+    pre = _pre(article)
+    observables = []
+    for kind in ("cmdline", "registry", "service", "scheduled_task", "network"):
+        agent = AGENTS_BY_KIND[kind]
+        observables += floor_observables(kind, pre.of(*agent.floor_kinds), article.body)
+    groups = group_observables(observables)
+    if not groups:
+        raise InvalidInput(
+            f"the article {article.name} has no command lines, registry keys or network indicators to write "
+            "Sigma rules for",
+            fix="Use a technical CTI article (or omit --article), or leave sigma out of --tasks.",
+        )
+    return max(groups, key=lambda g: (len(g.observables), g.key == "windows/process_creation"))
+
+
+def _sigma_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
+    from ctistudio.pipeline.sigma_gen import group_prompt
+
+    group = sigma_group(article)
+    return [
+        {"role": "system", "content": load_prompt("sigma_generate").body},
+        {
+            "role": "user",
+            "content": group_prompt(
+                group, title=f"{article.title} [benchmark sample {marker}]", url=article.url, queries=[]
+            ),
+        },
+    ]
+
+
+def _sigma_judge(text: str, article: BenchArticle) -> Judgement:
+    from ctistudio.pipeline.sigma_gen import finalise, rule_uuid, split_rules
+    from ctistudio.sigma import validate_rule  # pySigma: imported when a sigma answer is judged
+
+    group = sigma_group(article)
+    docs = split_rules(text)
+    if not docs:
+        return Judgement(False, {"rules": 0.0, "valid_rules": 0.0}, detail="the answer contains no YAML rule")
+    today = dt.date.today().isoformat()
+    valid, first_problem = 0, None
+    for number, doc in enumerate(docs):
+        rule_text, _ = finalise(
+            doc,
+            rule_id=rule_uuid("bench", group.key, number),
+            logsource=group.logsource,
+            reference=article.url or article.name,
+            date=today,
+        )
+        result = validate_rule(rule_text)
+        if result.valid:
+            valid += 1
+        elif first_problem is None:
+            first_problem = result.feedback().splitlines()[0] if result.feedback() else "invalid rule"
+    quality = {"rules": float(len(docs)), "valid_rules": valid / len(docs)}
+    return Judgement(valid == len(docs), quality, detail=first_problem)
+
+
+# -- chat ----------------------------------------------------------------------------------------------
+def _chat_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": CHAT_SYSTEM},
+        {"role": "user", "content": f"ARTICLE:\n{article.variant(marker)}", "truncatable": True},
+        {"role": "user", "content": CHAT_QUESTION},
+    ]
+
+
+def _chat_judge(text: str, article: BenchArticle) -> Judgement:
+    answer = text.strip()
+    if not answer:
+        return Judgement(False, detail="empty answer")
+    quality = {"answer_chars": float(len(answer))}
+    if article.is_demo:
+        folded = normalise_item(answer)
+        quality["facts_named"] = sum(fact in folded for fact in DEMO_CHAT_FACTS) / len(DEMO_CHAT_FACTS)
+    return Judgement(True, quality)
+
+
+TASKS: dict[BenchTaskName, BenchTask] = {
+    "rank": BenchTask("rank", (RANK_PROMPT,), lambda: RANK_MAX_TOKENS, RankAnswer, _rank_build, _rank_judge),
+    "extract": BenchTask(
+        "extract",
+        (EXTRACT_SYSTEM_PROMPT, AGENTS_BY_KIND[EXTRACT_AGENT].prompt),
+        lambda: EXTRACT_MAX_TOKENS,
+        ItemsAnswer,
+        _extract_build,
+        _extract_judge,
+    ),
+    "sigma": BenchTask("sigma", ("sigma_generate",), _sigma_max_tokens, None, _sigma_build, _sigma_judge),
+    "chat": BenchTask("chat", (), lambda: CHAT_MAX_TOKENS, None, _chat_build, _chat_judge),
+}

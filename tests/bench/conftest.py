@@ -1,0 +1,94 @@
+"""Scripted answers for the benchmark's tasks, and settings pointed at an LM Studio double."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ctistudio.config import Settings, load_settings
+from ctistudio.testing.http_double import ChatCall
+
+RANK_ANSWER = {
+    "score": 8,
+    "band": "high",
+    "reasons": ["Verbatim command lines for rundll32, schtasks and sc.", "A process tree from OneNote."],
+    "evidence": ["rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 624 C:\\Windows\\Temp\\lsass.dmp full"],
+}
+EXTRACT_ANSWER = {
+    "items": [
+        {
+            "value": "cmd.exe /c whoami /all",
+            "source_evidence": "cmd.exe /c whoami /all",
+            "justification": "discovery burst",
+            "confidence": "high",
+        },
+        {
+            "value": "cmd.exe /c ipconfig /all",
+            "source_evidence": "cmd.exe /c ipconfig /all",
+            "justification": "discovery burst",
+            "confidence": "high",
+        },
+        {
+            "value": "net.exe use \\\\fileserver\\c$",
+            "source_evidence": "the actor mapped the file server's admin share",
+            "justification": "invented: not in the article",
+            "confidence": "low",
+        },
+    ]
+}
+SIGMA_ANSWER = """title: Comsvcs MiniDump of LSASS
+description: Detects rundll32 calling the MiniDump export of comsvcs.dll to dump LSASS.
+tags:
+    - attack.credential-access
+    - attack.t1003.001
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|endswith: '\\rundll32.exe'
+        CommandLine|contains|all:
+            - 'comsvcs.dll'
+            - 'MiniDump'
+    condition: selection
+falsepositives:
+    - Unknown
+level: high
+"""
+CHAT_ANSWER = "ONENOTE.EXE spawned mshta.exe, then powershell.exe; LSASS was dumped with comsvcs.dll MiniDump."
+
+
+def answer_for(call: ChatCall) -> str:
+    """What a good model answers to each benchmark task (by the schema it was asked for, or its prompt)."""
+    name = ((call.response_format or {}).get("json_schema") or {}).get("name")
+    if name == "RankAnswer":
+        return json.dumps(RANK_ANSWER)
+    if name == "ItemsAnswer":
+        return json.dumps(EXTRACT_ANSWER)
+    if "writing Sigma rules" in call.system:
+        return SIGMA_ANSWER
+    return CHAT_ANSWER
+
+
+def completion_tokens(text: str, chars_per_token: int = 4) -> int:
+    """The double's tokenizer (documented in ctistudio.testing.lmstudio_double)."""
+    return math.ceil(len(text) / chars_per_token)
+
+
+@pytest.fixture
+def bench_settings() -> Callable[..., Settings]:
+    """``bench_settings(double, **fields)``: LM Studio is ``double``; nothing else is enabled."""
+
+    def make(double: Any = None, **fields: Any) -> Settings:
+        values: dict[str, Any] = {"embedded": False, "retry_backoff": 0.01}
+        if double is not None:
+            values["lmstudio_api_url"] = double.url
+            values["lmstudio_embedding_url"] = double.url + "/embeddings"
+        values.update(fields)
+        return load_settings(values, env_file=None)
+
+    return make
