@@ -46,6 +46,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
+def add_text(store: Store):
+    """``add_text(content, title=…, url=…)`` → the id of a new article in this test's store."""
+    return lambda content, **kwargs: add_text_article(store, content, **kwargs)
+
+
+@pytest.fixture
 def demo_article_id(store: Store) -> int:
     return add_text_article(store, demo_article(), title=DEMO_TITLE, url=DEMO_URL)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from ctistudio.llm import BadOutput, Gateway, LLMError
+from ctistudio.llm import Gateway, LLMError
 from ctistudio.pipeline.guard import guard_items
 from ctistudio.pipeline.models import (
     Dropped,
@@ -190,7 +190,7 @@ async def _run_agent(
             output_type=agent.answer_type,
             max_tokens=EXTRACT_MAX_TOKENS,
         )
-    except (LLMError, BadOutput) as error:
+    except LLMError as error:  # BadOutput (still invalid after the repair) included
         usage.add_failure()
         log.warning("extract/%s: no usable model answer (%s); using the pre-extractor", agent.kind, error.message)
         floor = floor_observables(agent.kind, pre_original.of(*agent.floor_kinds), index.article)

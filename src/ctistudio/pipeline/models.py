@@ -7,11 +7,24 @@ records (``*Output``) are what each step stores as its checkpoint (plain JSON, s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Band = Literal["none", "low", "moderate", "high", "excellent"]
+
+
+def clipped(limit: int) -> Any:
+    """Cut a string or list to ``limit`` after parsing.
+
+    Bounds are enforced here instead of with ``maxLength``/``maxItems`` in the JSON Schema: llama.cpp turns
+    those into grammar repetitions (``x{0,2000}``) that make constrained decoding markedly slower.
+    """
+    return AfterValidator(lambda value: value[:limit])
+
+
+Quote = Annotated[str, clipped(2000)]
+Short = Annotated[str, clipped(500)]
 Confidence = Literal["low", "medium", "high"]
 CONFIDENCE_VALUE = {"low": 0.3, "medium": 0.6, "high": 0.9}
 
@@ -31,9 +44,11 @@ class RankAnswer(BaseModel):
 
     score: int = Field(ge=1, le=10, description="Sigma huntability, 1 (nothing to hunt) to 10 (ready-made).")
     band: Band = Field(description="none (1-2), low (3-4), moderate (5-6), high (7-8), excellent (9-10).")
-    reasons: list[str] = Field(min_length=1, max_length=6, description="Why this score, one short line each.")
-    evidence: list[str] = Field(
-        default_factory=list, max_length=6, description="Verbatim quotes from the article that support the score."
+    reasons: Annotated[list[Short], clipped(6)] = Field(
+        min_length=1, description="Why this score, one short line each (2 to 5)."
+    )
+    evidence: Annotated[list[Quote], clipped(6)] = Field(
+        default_factory=list, description="Verbatim quotes from the article that support the score (at most 5)."
     )
 
     @model_validator(mode="after")
@@ -49,11 +64,11 @@ class ExtractedItem(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    value: str = Field(min_length=1, max_length=2000, description="The observable, exactly as written.")
-    source_evidence: str = Field(
-        min_length=1, max_length=2000, description="A verbatim quote from the article containing the observable."
+    value: Quote = Field(min_length=1, description="The observable, exactly as written.")
+    source_evidence: Quote = Field(
+        min_length=1, description="A verbatim quote from the article containing the observable."
     )
-    justification: str = Field(default="", max_length=500, description="Why this is a huntable observable.")
+    justification: Short = Field(default="", description="Why this is a huntable observable.")
     confidence: Confidence = Field(default="medium", description="How sure you are: low, medium or high.")
 
     @field_validator("value", "source_evidence")
@@ -63,8 +78,8 @@ class ExtractedItem(BaseModel):
 
 
 class LineageItem(ExtractedItem):
-    parent: str = Field(min_length=1, max_length=300, description="Parent process image, e.g. winword.exe.")
-    child: str = Field(min_length=1, max_length=300, description="Child process image, e.g. powershell.exe.")
+    parent: Short = Field(min_length=1, description="Parent process image, e.g. winword.exe.")
+    child: Short = Field(min_length=1, description="Child process image, e.g. powershell.exe.")
 
 
 class NetworkItem(ExtractedItem):
@@ -78,19 +93,19 @@ class HuntQueryItem(ExtractedItem):
 
 
 class ItemsAnswer(BaseModel):
-    items: list[ExtractedItem] = Field(default_factory=list, max_length=40)
+    items: Annotated[list[ExtractedItem], clipped(40)] = Field(default_factory=list)
 
 
 class LineageAnswer(BaseModel):
-    items: list[LineageItem] = Field(default_factory=list, max_length=40)
+    items: Annotated[list[LineageItem], clipped(40)] = Field(default_factory=list)
 
 
 class NetworkAnswer(BaseModel):
-    items: list[NetworkItem] = Field(default_factory=list, max_length=60)
+    items: Annotated[list[NetworkItem], clipped(60)] = Field(default_factory=list)
 
 
 class HuntQueryAnswer(BaseModel):
-    items: list[HuntQueryItem] = Field(default_factory=list, max_length=20)
+    items: Annotated[list[HuntQueryItem], clipped(20)] = Field(default_factory=list)
 
 
 class Observable(BaseModel):
