@@ -8,8 +8,15 @@ safe in the web app's threads).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctistudio.bench.models import BenchReport, TaskResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+Cells = dict[tuple[str, str], float]
 
 CHART_NAMES = ("latency", "throughput")
 
@@ -32,7 +39,7 @@ def _series(report: BenchReport) -> tuple[list[str], list[str], dict[tuple[str, 
     return labels, tasks, cells
 
 
-def _grouped_bars(axis, labels, tasks, values, errors=None) -> None:  # type: ignore[no-untyped-def]
+def _grouped_bars(axis: Axes, labels: list[str], tasks: list[str], values: Cells, errors: Cells | None = None) -> None:
     width = 0.8 / max(1, len(tasks))
     for index, task in enumerate(tasks):
         present = [n for n, label in enumerate(labels) if values.get((label, task)) is not None]
@@ -78,7 +85,7 @@ def write_charts(report: BenchReport, out_dir: Path, stem: str) -> dict[str, str
     return files
 
 
-def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -87,7 +94,7 @@ def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
     return figure
 
 
-def _save(figure, path: Path) -> str:  # type: ignore[no-untyped-def]
+def _save(figure: Figure, path: Path) -> str:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path.name

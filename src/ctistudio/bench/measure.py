@@ -64,8 +64,8 @@ async def measure_call(
         return Sample(ok=False, error="the stream ended without a result", latency_s=latency), None
     if result.provider != spec.provider:
         # Cannot happen with an explicit provider; checked so a figure is never another provider's.
-        error = f"answered by {result.provider}, not {spec.provider}: sample discarded"
-        return Sample(ok=False, error=error, latency_s=latency), None
+        wrong = f"answered by {result.provider}, not {spec.provider}: sample discarded"
+        return Sample(ok=False, error=wrong, latency_s=latency), None
     return sample_from(result, task, article, latency, first), result
 
 

@@ -12,6 +12,7 @@ One run writes, in the output directory (default ``logs/``):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -70,11 +71,11 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ").strip() or "-"
 
 
-def _row(values: list[object]) -> str:
+def _row(values: Sequence[object]) -> str:
     return "| " + " | ".join(_cell(v) for v in values) + " |"
 
 
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     return [_row(list(header)), "|" + "|".join("---" for _ in header) + "|", *(_row(r) for r in rows), ""]
 
 
@@ -116,7 +117,7 @@ def _measured(report: BenchReport) -> list[tuple[TargetResult, TaskResult]]:
     return [(target, task) for target in report.results for task in target.tasks]
 
 
-def summary_rows(report: BenchReport) -> list[list[object]]:
+def summary_rows(report: BenchReport) -> list[list[str]]:
     """The summary table's rows (also printed by the CLI)."""
     rows = []
     for target, task in _measured(report):
