@@ -93,3 +93,14 @@ def test_every_page_renders_and_is_captured(live_server, page, lms):
         assert page.locator("h1").first.is_visible()
         assert page.events["page_errors"] == [], href
         screenshot(page, "page-" + (label.lower().replace(" ", "-")))
+
+
+def test_api_docs_render_offline_under_the_csp(live_server, page):
+    server = live_server()
+    response = page.goto(server.url + "/docs")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.locator(".opblock").first.wait_for(timeout=15000)  # Swagger UI rendered the operations
+    assert page.locator(".opblock").count() > 20
+    assert page.get_by_text("/api/test-lmstudio").count() >= 1
+    assert page.events["page_errors"] == []
+    screenshot(page, "api-docs")

@@ -92,6 +92,8 @@ def create_app(
         version=__version__,
         description="Local-first CTI workbench: articles, pipeline runs, Sigma review queue, RAG chat, settings.",
         lifespan=lifespan,
+        docs_url=None,  # our own /docs serves the vendored Swagger UI (routes/api_docs.py)
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.bench_jobs = BenchJobs()

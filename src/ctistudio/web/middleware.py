@@ -33,8 +33,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-# FastAPI's /docs and /redoc load their viewer from a CDN; they show no article content.
-CSP_EXEMPT = ("/docs", "/redoc")
 
 
 class BodyTooLarge(HTTPException):
@@ -94,7 +92,7 @@ class WebMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 out = list(message.get("headers", []))
-                out += _security_headers(path)
+                out += _security_headers()
                 if state.get("set_session"):
                     out.append((b"set-cookie", self._cookie(state["session"], scope).encode("latin-1")))
                 message["headers"] = out
@@ -112,15 +110,13 @@ class WebMiddleware:
         return f"{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_MAX_AGE}{secure}"
 
 
-def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
-    out = [
+def _security_headers() -> list[tuple[bytes, bytes]]:
+    return [
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", CSP.encode()),  # /docs too: its Swagger UI is served from here
     ]
-    if not path.startswith(CSP_EXEMPT):
-        out.append((b"content-security-policy", CSP.encode()))
-    return out
 
 
 async def _too_large(send: Send, path: str, limit: int) -> None:

@@ -1,6 +1,7 @@
 """The app's routers, in the order they are included."""
 
 from ctistudio.web.routes import (
+    api_docs,
     articles,
     auth,
     benchmarks,
@@ -16,6 +17,7 @@ from ctistudio.web.routes import (
 
 ROUTERS = [
     health.router,
+    api_docs.router,
     auth.router,
     providers.router,
     settings.router,
