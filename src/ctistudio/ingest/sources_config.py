@@ -127,7 +127,7 @@ def parse_sources(text: str, origin: str) -> list[SourceDefinition]:
             problems.append(f"{where}: {error['msg']}")
         raise ConfigurationError(
             f"{origin}: " + "; ".join(problems),
-            fix="Correct the entry (see docs/readme/store-ingest.md for the sources.yaml format).",
+            fix="Correct the entry (see docs/store-ingest.md for the sources.yaml format).",
         ) from exc
     ids = [entry.id for entry in parsed.sources]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

@@ -1,6 +1,6 @@
 """Sigma tooling: validation (pySigma, ATT&CK offline), conversion to SIEM queries, similarity to SigmaHQ.
 
-Public API (see docs/readme/sigma.md):
+Public API (see docs/sigma.md):
 
 - :func:`validate_rule` (YAML text → :class:`ValidationResult` with every issue)
 - :func:`convert` (rule → :class:`Conversion` for ``splunk``, ``elastic``, ``esql``, ``eql``)

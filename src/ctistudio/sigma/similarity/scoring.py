@@ -14,7 +14,7 @@ for each literal run of a value, so ``*urlcache *`` and ``*urlcache*`` share ``~
   (each implies the other), ``subset`` (whatever the rule matches, the corpus rule matches too),
   ``superset`` (the reverse), ``overlap`` (no implication either way, or a DNF over the cap).
 
-Verdict of a rule, from its best match (thresholds below, documented in docs/readme/sigma.md):
+Verdict of a rule, from its best match (thresholds below, documented in docs/sigma.md):
 
 - ``duplicate``: same canonical hash, or ``equivalent``, or score ≥ :data:`DUPLICATE_SCORE`;
 - ``similar``: score ≥ :data:`SIMILAR_SCORE`; or one rule's terms are mostly inside the other's
