@@ -97,3 +97,14 @@ def test_engine_reports_its_settings(qwen_path):
     engine = EmbeddedLlamaServer.shared(qwen_path, n_ctx=N_CTX, slots=2, threads=2, alias=DEFAULT_CHAT_MODEL)
     assert engine is EmbeddedLlamaServer.shared(qwen_path, n_ctx=N_CTX, slots=2, threads=2, alias="other")
     assert (engine.n_ctx, engine.slots) == (N_CTX, 2) and engine.load_seconds > 0
+
+
+async def test_connection_report_says_which_setting_widens_the_window(qwen_path):
+    from ctistudio.llm.diagnostics import connection_report
+
+    async with Gateway(settings_with(qwen_path.parent.parent, llm_provider="embedded")) as gateway:
+        report = await connection_report(gateway.provider("embedded"))
+    context_checks = [c for c in report.checks if c.name.endswith(": context")]
+    assert context_checks and not report.ok  # 2,048 tokens is below what the pipeline's tasks need
+    assert all(not c.ok and "CTISTUDIO_EMBEDDED_N_CTX=" in c.fix for c in context_checks)
+    assert not any("lms load" in (c.fix or "") for c in report.checks)

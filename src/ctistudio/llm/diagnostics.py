@@ -56,7 +56,11 @@ def _load_fix(provider: Provider, model: str, size: int) -> str:
         return (
             f"Run `ctistudio llm load {model} --context-length {size}` (or `lms load {model} --context-length {size}`)."
         )
-    return f"Serve {model} with a context window of at least {size} tokens."
+    if provider.name == "embedded":
+        return f"Set CTISTUDIO_EMBEDDED_N_CTX={size} (or more) and restart ctistudio."
+    if provider.name == "llamacpp" and getattr(provider, "base_url", None) is None:
+        return f"Set LLAMACPP_N_CTX={size} (or more) and restart ctistudio."
+    return f"Serve {model} with a context window of at least {size} tokens (e.g. llama-server -c {size})."
 
 
 async def connection_report(provider: Provider, *, embeddings_required: bool = False) -> ConnectionReport:
