@@ -1,6 +1,7 @@
 """RAG fixtures: a corpus of fictional CTI articles with known answers, stored in a real database.
 
-``rag_store`` is parametrised over SQLite and a real PostgreSQL server (Debian's binaries). Embeddings
+``store`` is parametrised over SQLite, a real PostgreSQL server from Debian's binaries (no pgvector: the
+numpy index) and a real PostgreSQL 16 with pgvector from the ``pgserver`` wheel (the pgvector index). Embeddings
 come from the LM Studio double (a deterministic bag-of-words embedder on a real local HTTP server) unless
 a test asks for ``minilm_settings`` (the embedded all-MiniLM-L6-v2, a real model).
 """
@@ -22,7 +23,7 @@ from ctistudio.llm import Gateway
 from ctistudio.store import Store
 from ctistudio.store.articles import NewArticle, add_article
 from ctistudio.store.sources import SourceDefinition, add_source, find_source
-from ctistudio.testing.postgres_server import PostgresServer
+from ctistudio.testing.postgres_server import PostgresServer, pgserver_bin
 
 DATA = Path(__file__).parent / "data"
 _database_numbers = itertools.count(1)
@@ -39,12 +40,25 @@ def rag_postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session")
+def rag_pgvector() -> Iterator[PostgresServer]:
+    """PostgreSQL 16 with pgvector (bundled by the pgserver wheel) on 127.0.0.1, in a temporary folder."""
+    with PostgresServer(bin_dir=pgserver_bin()) as server:
+        yield server
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("pgvector", marks=pytest.mark.postgres),
+    ]
+)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'rag.db'}"
         return
-    server: PostgresServer = request.getfixturevalue("rag_postgres")
+    server: PostgresServer = request.getfixturevalue("rag_pgvector" if request.param == "pgvector" else "rag_postgres")
     name = f"rag_{next(_database_numbers)}"
     yield server.create_database(name)
     server.drop_database(name)

@@ -29,7 +29,7 @@ from ctistudio.config import Settings
 from ctistudio.embeddings import ensure_same_model, model_key, validate_vectors
 from ctistudio.llm import Gateway
 from ctistudio.rag.rules import RuleCollection, RuleDoc, build_rule_collection, generated_documents, sigmahq_documents
-from ctistudio.rag.vector_index import shared_index
+from ctistudio.rag.vector_index import chunk_vector_index
 from ctistudio.store import Store
 from ctistudio.store.articles import ArticleFilter, iter_article_ids
 from ctistudio.store.chunks import (
@@ -259,7 +259,7 @@ class Retriever:
         self, query: str, vector: np.ndarray, key: str, filters: SearchFilters | None, limit: int, floor: float
     ) -> list[ChunkResult]:
         allowed = self._allowed_articles(filters)
-        index = shared_index(self.store, key)
+        index = chunk_vector_index(self.store, key)
         if not len(index):
             with self.store.session() as session:
                 stored = stored_embedding_models(session)
@@ -268,7 +268,7 @@ class Retriever:
                     other, key, what="the chunk index", reindex_hint="run `ctistudio rag backfill --reindex`"
                 )
         allowed_array = np.asarray(allowed, dtype=np.int64) if allowed is not None else None
-        # The keyword search runs in another thread while numpy scans the vectors (both release the GIL).
+        # The keyword search runs in another thread during the vector search (numpy and the driver release the GIL).
         keyword_future = _KEYWORD_POOL.submit(self._keyword_hits, query, allowed)
         by_vector = index.search(vector, limit=CANDIDATES, article_ids=allowed_array, min_similarity=floor)
         by_keyword = keyword_future.result()

@@ -8,11 +8,16 @@ Install the binaries with ``apt-get install postgresql`` (``./studio test`` does
 
     with PostgresServer() as server:
         url = server.create_database("test_1")   # postgresql+psycopg://…/test_1
+
+Debian's PostgreSQL has no pgvector. ``PostgresServer(bin_dir=pgserver_bin())`` runs the PostgreSQL 16 that
+the ``pgserver`` wheel (a dev dependency) bundles with the pgvector extension instead — same folder
+layout, same start and stop, also as root.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -44,6 +49,24 @@ def find_pg_bin() -> Path:
     )
 
 
+def pgserver_bin() -> Path:
+    """The binaries of the PostgreSQL bundled with pgvector in the ``pgserver`` wheel.
+
+    Found without importing ``pgserver`` (its import sets up runtime folders and warns when
+    ``XDG_RUNTIME_DIR`` is unset); only its ``pginstall`` folder is used.
+    """
+    spec = importlib.util.find_spec("pgserver")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        candidate = Path(folder, "pginstall", "bin")
+        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
+            return candidate
+    raise PostgresUnavailable(
+        "the pgserver wheel (PostgreSQL with pgvector) is not installed. "
+        "Fix: .venv/bin/uv pip install --python .venv/bin/python -e '.[dev]' (pgserver is a dev dependency)."
+    )
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,8 +76,8 @@ def _free_port() -> int:
 class PostgresServer:
     """A PostgreSQL cluster in a temporary folder, listening on 127.0.0.1:``port``."""
 
-    def __init__(self, *, user: str = "ctistudio") -> None:
-        self.bin = find_pg_bin()
+    def __init__(self, *, user: str = "ctistudio", bin_dir: Path | None = None) -> None:
+        self.bin = bin_dir or find_pg_bin()
         self.user = user
         self.port = _free_port()
         self._root = Path(tempfile.mkdtemp(prefix="ctistudio-pg-"))
@@ -64,6 +87,14 @@ class PostgresServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> PostgresServer:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # no server or temporary folder left behind
+            raise
+        return self
+
+    def _start(self) -> None:
         if os.geteuid() == 0:
             self._prepare_for_postgres_user()
         self._run([str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", self.user, "-A", "trust", "-E", "UTF8"])
@@ -77,7 +108,6 @@ class PostgresServer:
         )
         self._started = True
         self._wait_ready()
-        return self
 
     def stop(self) -> None:
         if self._started:
@@ -123,6 +153,27 @@ class PostgresServer:
         self._run_as = "postgres"
         self._root.chmod(0o755)
         shutil.chown(self._root, user="postgres", group="postgres")
+        self._make_binaries_reachable()
+
+    def _make_binaries_reachable(self) -> None:
+        """Copy a bundled installation (pgserver's, in a virtualenv under a private home, say) that the
+        ``postgres`` user cannot reach into the server's folder; Debian's binaries are always reachable.
+
+        The wheel's binaries find their libraries at ``$ORIGIN/../../../pgserver.libs``: the copy keeps
+        that layout (``<copy>/pgserver/pginstall/{bin,lib,share}`` next to ``<copy>/pgserver.libs``).
+        """
+        probe = ["runuser", "-u", "postgres", "--", "test", "-x", str(self.bin / "postgres")]
+        if subprocess.run(probe, capture_output=True, timeout=30).returncode == 0:
+            return
+        install, package = self.bin.parent, self.bin.parent.parent
+        copy = self._root / "install" / package.name / install.name
+        for part in ("bin", "lib", "share"):
+            if (install / part).is_dir():
+                shutil.copytree(install / part, copy / part, symlinks=True)
+        libraries = package.parent / f"{package.name}.libs"
+        if libraries.is_dir():
+            shutil.copytree(libraries, self._root / "install" / libraries.name, symlinks=True)
+        self.bin = copy / "bin"
 
     def _run(self, argv: list[str], *, check: bool = True) -> None:
         if self._run_as:
