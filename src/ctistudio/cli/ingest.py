@@ -1,4 +1,9 @@
-"""``ctistudio ingest``: bring articles in from sources, feeds, URLs, files, pasted text and the demo."""
+"""``ctistudio ingest``: bring articles in from sources, feeds, URLs, files, pasted text and the demo.
+
+Every new article is chunked and embedded for search and chat right after it is stored
+(:func:`ctistudio.cli.rag.index_stored`); without an embedding provider a warning says it waits for
+``ctistudio rag backfill``, and the command still succeeds.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ class _RichProgress(IngestProgress):
         self.bars = bars
         self.sources = bars.add_task("sources", total=0)
         self.entries = bars.add_task("articles", total=0)
+        self.new_article_ids: list[int] = []  # stored since the last indexing
 
     def sources_started(self, total: int) -> None:
         self.bars.update(self.sources, total=total, completed=0)
@@ -46,6 +52,34 @@ class _RichProgress(IngestProgress):
 
     def entry_finished(self, outcome: IngestOutcome) -> None:
         self.bars.advance(self.entries)
+        if outcome.status == "new" and outcome.article_id is not None:
+            self.new_article_ids.append(outcome.article_id)
+
+    async def index_new(self, service: IngestService, *, bar: bool = True) -> None:
+        """Index the articles stored since the last call (a pass of ``ingest sources``)."""
+        ids, self.new_article_ids = self.new_article_ids, []
+        await _index(service, ids, bar=bar)
+
+
+async def _index(service: IngestService, article_ids: list[int], *, bar: bool = True) -> str | None:
+    """Index new articles for search; ``indexed``, the warning printed, or None when there was nothing new."""
+    if not article_ids:
+        return None
+    from ctistudio.cli.rag import index_stored  # the RAG stack loads only when something new was stored
+
+    return (await index_stored(service.store, service.settings, article_ids, bar=bar)).status
+
+
+def _stored(service: IngestService, outcome: IngestOutcome, as_json: bool) -> None:
+    """Index a newly stored article, then print the outcome (``chat_index`` in JSON: indexed or why not)."""
+    new = [outcome.article_id] if outcome.status == "new" and outcome.article_id is not None else []
+    chat_index = run(_index(service, new))
+    if as_json:
+        print_json({**outcome.to_dict(), "chat_index": chat_index})
+        return
+    _print_outcome(outcome)
+    if chat_index == "indexed":
+        console.print("[dim]indexed for search and chat[/]")
 
 
 def _bars() -> Progress:
@@ -59,10 +93,7 @@ def _bars() -> Progress:
     )
 
 
-def _print_outcome(outcome: IngestOutcome, as_json: bool) -> None:
-    if as_json:
-        print_json(outcome.to_dict())
-        return
+def _print_outcome(outcome: IngestOutcome) -> None:
     if outcome.status == "new":
         platforms = ", ".join(outcome.platforms) or "none detected"
         console.print(
@@ -117,10 +148,17 @@ def sources_command(
         else:
             err_console.print("[dim]polling sources as they fall due; Ctrl-C to stop[/]")
             try:
-                run(service.run_forever(progress=progress, stop=asyncio.Event()))
+                run(
+                    service.run_forever(
+                        progress=progress,
+                        stop=asyncio.Event(),
+                        after_pass=lambda _: progress.index_new(service, bar=False),
+                    )
+                )
             except KeyboardInterrupt:
                 return
             return
+    run(progress.index_new(service))
     _print_run(report, as_json)
 
 
@@ -128,8 +166,10 @@ def sources_command(
 @cli_errors
 def feed_command(url: str = typer.Argument(..., help="RSS or Atom feed URL."), as_json: bool = JsonOpt) -> None:
     """Store the new entries of one RSS/Atom feed."""
+    service = _service()
     with _bars() as bars:
-        result = run(_service().ingest_feed(url, progress=_RichProgress(bars)))
+        result = run(service.ingest_feed(url, progress=_RichProgress(bars)))
+    run(_index(service, [o.article_id for o in result.outcomes if o.status == "new" and o.article_id is not None]))
     if as_json:
         print_json(
             {
@@ -158,7 +198,8 @@ def url_command(
     url: str = typer.Argument(..., help="Article page (HTML, PDF or text)."), as_json: bool = JsonOpt
 ) -> None:
     """Fetch one article page and store it."""
-    _print_outcome(run(_service().ingest_url(url)), as_json)
+    service = _service()
+    _stored(service, run(service.ingest_url(url)), as_json)
 
 
 @app.command("file")
@@ -174,7 +215,7 @@ def file_command(
     outcome = (
         service.ingest_text(sys.stdin.read(), title=title) if read_stdin else service.ingest_file(Path(path), title)
     )
-    _print_outcome(outcome, as_json)
+    _stored(service, outcome, as_json)
 
 
 @app.command("text")
@@ -186,13 +227,13 @@ def text_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """Store pasted text (Markdown with a YAML front matter is understood)."""
-    _print_outcome(
-        _service().ingest_text(text if text is not None else sys.stdin.read(), title=title, url=url), as_json
-    )
+    service = _service()
+    _stored(service, service.ingest_text(text if text is not None else sys.stdin.read(), title=title, url=url), as_json)
 
 
 @app.command("demo")
 @cli_errors
 def demo_command(as_json: bool = JsonOpt) -> None:
     """Store the packaged demo article (Operation Paper Lantern)."""
-    _print_outcome(_service().ingest_demo(), as_json)
+    service = _service()
+    _stored(service, service.ingest_demo(), as_json)

@@ -6,8 +6,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ctistudio.cli.common import cli_errors, console, err_console, print_json, run, settings
+from ctistudio.config import Settings
 from ctistudio.llm import Gateway
-from ctistudio.rag import Retriever, backfill, index_articles
+from ctistudio.rag import IngestIndexing, Retriever, backfill, index_after_ingest, index_articles
 from ctistudio.rag.vector_index import vector_backend
 from ctistudio.store import Store
 from ctistudio.store.chunks import (
@@ -46,6 +47,36 @@ async def index_pending(retriever: Retriever) -> int:
         task = bar.add_task("indexing new articles", total=len(pending))
         report = await index_articles(retriever, pending, progress=lambda d, t: bar.update(task, completed=d))
     return report.articles
+
+
+async def index_stored(
+    store: Store, s: Settings, article_ids: list[int], *, gateway: Gateway | None = None, bar: bool = True
+) -> IngestIndexing:
+    """Chunk and embed articles a command just stored, so search and chat find them at once.
+
+    Never fails the command: when no embedding provider answers, one warning line on stderr says the
+    articles wait for ``ctistudio rag backfill`` (or the first search). ``bar=False`` when another
+    progress display is live (Rich shows one at a time).
+    """
+    if not article_ids:
+        return IngestIndexing()
+    if gateway is None:
+        async with Gateway(s) as own:
+            return await index_stored(store, s, article_ids, gateway=own, bar=bar)
+    retriever = Retriever(store, gateway, settings=s)
+    if bar:
+        with _bar() as bars:
+            task = bars.add_task("indexing for search", total=len(article_ids))
+
+            def progress(done: int, total: int) -> None:
+                bars.update(task, completed=done, total=total)
+
+            result = await index_after_ingest(retriever, article_ids, progress=progress)
+    else:
+        result = await index_after_ingest(retriever, article_ids)
+    if result.reason is not None:
+        err_console.print(f"[yellow]warning:[/] {result.warning()}", highlight=False, soft_wrap=True)
+    return result
 
 
 @app.command("backfill")

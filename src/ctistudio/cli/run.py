@@ -127,6 +127,10 @@ async def intake(service: PipelineService, url: str | None, file: Path | None, *
     if not quiet:
         note = f" ({outcome.reason})" if outcome.reason else ""
         err_console.print(f"[dim]article {article_id}: {outcome.title}{note}[/]", highlight=False, soft_wrap=True)
+    if outcome.status == "new":  # searchable at once (a warning, not a failure, without an embedding provider)
+        from ctistudio.cli.rag import index_stored
+
+        await index_stored(service.store, service.settings, [article_id], gateway=service.gateway, bar=not quiet)
     return article_id
 
 

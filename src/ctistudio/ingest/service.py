@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,11 +98,20 @@ class IngestService:
         report.checks = {source.id: outcome for source, outcome in zip(sources, outcomes, strict=True)}
         return report
 
-    async def run_forever(self, *, progress: Progress | None = None, stop: asyncio.Event | None = None) -> None:
-        """Check sources as they fall due until ``stop`` is set (``ctistudio ingest sources`` without --once)."""
+    async def run_forever(
+        self,
+        *,
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
+        after_pass: Callable[[SourcesRunReport], Awaitable[object]] | None = None,
+    ) -> None:
+        """Check sources as they fall due until ``stop`` is set (``ctistudio ingest sources`` without --once);
+        ``after_pass`` runs after each pass (the CLI indexes the new articles for search there)."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
-            await self.check_sources(progress=progress)
+            report = await self.check_sources(progress=progress)
+            if after_pass is not None:
+                await after_pass(report)
             with self.store.session() as session:
                 upcoming = next_check_at(session)
             wait = 300.0 if upcoming is None else max(5.0, (upcoming - utcnow()).total_seconds())

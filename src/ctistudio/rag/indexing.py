@@ -1,4 +1,9 @@
-"""Chunk and embed articles: right after ingest (``index_articles``) and for existing ones (``backfill``).
+"""Chunk and embed articles: right after ingest (``index_after_ingest``) and for existing ones (``backfill``).
+
+``index_after_ingest`` is what the shells call once ``ctistudio ingest …``, ``ctistudio run --url/--file``
+or the web app have stored new articles: best effort — when no embedding provider answers, the articles
+stay stored, the result says why they are not searchable yet, and ``ctistudio rag backfill`` (or the
+first search, which indexes whatever is missing) catches up.
 
 Vectors come from the embedding provider (``Gateway.embed``: the embedded MiniLM by default, LM Studio's
 embedding endpoint when ``CTISTUDIO_EMBEDDING_PROVIDER=lmstudio``). The index never mixes models: when the
@@ -13,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ctistudio.embeddings import ensure_same_model, vector_to_blob
+from ctistudio.errors import CtiStudioError
 from ctistudio.rag.chunking import chunk_text
 from ctistudio.rag.search import Retriever
 from ctistudio.store.chunks import (
@@ -21,6 +27,7 @@ from ctistudio.store.chunks import (
     articles_to_index,
     delete_all_chunks,
     replace_article_chunks,
+    searchable_article_ids,
     stored_embedding_models,
 )
 from ctistudio.store.text_search import ensure_chunk_text_index
@@ -125,3 +132,42 @@ async def backfill(
     report = await index_articles(retriever, pending, progress=progress)
     report.model = report.model or key
     return report
+
+
+@dataclass
+class IngestIndexing:
+    """What indexing articles right after ingest did: the report, or why the articles wait for a backfill."""
+
+    report: IndexReport = field(default_factory=IndexReport)
+    pending: list[int] = field(default_factory=list)  # stored, not indexed (see ``reason``)
+    reason: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``indexed``, or the one-line warning (what the CLI prints, the web API's ``chat_index``)."""
+        return "indexed" if self.reason is None else self.warning()
+
+    def warning(self) -> str:
+        one = len(self.pending) == 1
+        what = f"article {self.pending[0]} is" if one else f"{len(self.pending)} articles are"
+        return (
+            f"{what} stored but not indexed for search yet ({self.reason}); "
+            f"`ctistudio rag backfill` (or the first search) will index {'it' if one else 'them'}"
+        )
+
+
+async def index_after_ingest(
+    retriever: Retriever, article_ids: list[int], *, progress: Progress | None = None
+) -> IngestIndexing:
+    """Chunk and embed articles just stored (duplicates and junk are left out). Never raises a
+    :class:`~ctistudio.errors.CtiStudioError` (no embedding provider, another model's vectors stored…):
+    the result carries the reason instead, and the articles stay stored."""
+    with retriever.store.session() as session:
+        wanted = searchable_article_ids(session, article_ids)
+    if not wanted:
+        return IngestIndexing()
+    try:
+        return IngestIndexing(report=await index_articles(retriever, wanted, progress=progress))
+    except CtiStudioError as error:
+        log.info("articles %s stored but not indexed: %s", wanted, error)
+        return IngestIndexing(pending=wanted, reason=" ".join(error.message.split()))

@@ -88,6 +88,16 @@ def articles_to_index(session: Session, model_key: str, *, limit: int | None = N
     return list(session.scalars(query.limit(limit) if limit else query))
 
 
+def searchable_article_ids(session: Session, article_ids: list[int]) -> list[int]:
+    """Those of ``article_ids`` worth indexing (not duplicates or junk, with text), in id order."""
+    if not article_ids:
+        return []
+    query = select(Article.id).where(
+        Article.id.in_(article_ids), Article.status.not_in(UNSEARCHABLE_STATUSES), func.length(Article.content) > 0
+    )
+    return list(session.scalars(query.order_by(Article.id)))
+
+
 def article_texts(session: Session, article_ids: list[int]) -> list[tuple[int, str, str]]:
     """``(id, title, content)`` of these articles, in id order."""
     query = select(Article.id, Article.title, Article.content).where(Article.id.in_(article_ids)).order_by(Article.id)

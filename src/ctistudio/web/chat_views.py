@@ -58,15 +58,18 @@ async def index_articles(ctx: AppContext, article_ids: list[int] | None = None) 
     provider or engine failure: the article stays stored, and the result says why it is not searchable."""
     try:
         service = ctx.chat()
-        from ctistudio.rag import backfill
-        from ctistudio.rag import index_articles as index
+        from ctistudio.rag import backfill, index_after_ingest
     except (ServiceMissing, ImportError) as exc:
         return IndexResult(indexed=False, detail=f"chat search is not available: {getattr(exc, 'reason', exc)}")
+    if article_ids is not None:  # just stored: best effort, duplicates and junk left out
+        done = await index_after_ingest(service.retriever, article_ids)
+        if done.reason is not None:
+            return IndexResult(indexed=False, detail=done.warning())
+        return IndexResult(
+            indexed=True, articles=done.report.articles, chunks=done.report.chunks, model=done.report.model
+        )
     try:
-        if article_ids is None:
-            report = await backfill(service.retriever)
-        else:
-            report = await index(service.retriever, article_ids)
+        report = await backfill(service.retriever)
     except CtiStudioError as error:
         log.warning("indexing articles %s for chat failed: %s", article_ids or "(all)", error)
         return IndexResult(indexed=False, detail=str(error))

@@ -64,11 +64,35 @@ def ingest_upload(ctx: AppContext, data: bytes, filename: str | None) -> IngestR
 
 
 async def fetch_source_now(ctx: AppContext, source_id: str) -> dict[str, Any]:
-    """Check one source now, whatever its schedule; the check's outcome (status, counts, error)."""
-    report = await ingest_service(ctx).check_sources(source_ids=[source_id], force=True)
+    """Check one source now, whatever its schedule; the check's outcome (status, counts, error) and
+    ``chat_index``: ``indexed`` when its new articles were indexed for chat, why not, or None (none new)."""
+    from ctistudio.web.chat_views import index_articles
+
+    service = ingest_service(ctx)
+    new = _new_articles_collector()
+    report = await service.check_sources(source_ids=[source_id], force=True, progress=new)
     outcome = report.checks[source_id]
     data = asdict(outcome)
     data["started_at"] = str(data.get("started_at"))
-    return {
-        k: data[k] for k in ("status", "http_status", "entries_seen", "articles_new", "articles_duplicate", "error")
-    }
+    keys = ("status", "http_status", "entries_seen", "articles_new", "articles_duplicate", "error")
+    result: dict[str, Any] = {k: data[k] for k in keys}
+    result["chat_index"] = None
+    if new.ids:
+        indexed = await index_articles(ctx, new.ids)
+        result["chat_index"] = "indexed" if indexed.indexed else indexed.detail
+    return result
+
+
+def _new_articles_collector() -> Any:
+    """An ingest progress hook collecting the ids of the articles stored as new (to index them for chat)."""
+    from ctistudio.ingest.progress import Progress
+
+    class NewArticles(Progress):
+        def __init__(self) -> None:
+            self.ids: list[int] = []
+
+        def entry_finished(self, outcome: Any) -> None:
+            if outcome.status == "new" and outcome.article_id is not None:
+                self.ids.append(outcome.article_id)
+
+    return NewArticles()
