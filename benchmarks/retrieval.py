@@ -13,6 +13,12 @@ Measures, in one run on this machine:
 
     .venv/bin/python benchmarks/retrieval.py                  # 100,000 chunks, 200 queries
     .venv/bin/python benchmarks/retrieval.py --chunks 20000 --queries 50
+    .venv/bin/python benchmarks/retrieval.py --db postgres-pgvector   # PostgreSQL 16 + pgvector (pgserver)
+
+``--db postgres-pgvector`` runs the same on a throw-away PostgreSQL with pgvector (the ``pgserver`` dev
+dependency, started on 127.0.0.1 in the temporary folder): keyword search is PostgreSQL full text, the
+vector search pgvector's exact scan, and "index load" is the first copy of the vectors into
+``chunk_vectors``.
 
 Goal: hybrid query p50 ≤ 50 ms on SQLite.
 """
@@ -29,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +44,12 @@ from sqlalchemy import insert
 from ctistudio.config import load_settings
 from ctistudio.llm import Gateway
 from ctistudio.rag.search import CANDIDATES, Retriever, SearchFilters, reciprocal_rank_fusion
-from ctistudio.rag.vector_index import shared_index
+from ctistudio.rag.vector_index import PgVectorIndex, chunk_vector_index
 from ctistudio.store import Store
 from ctistudio.store.chunks import chunk_hits, iter_chunk_vectors
 from ctistudio.store.models import Article, Chunk
 from ctistudio.store.text_search import ensure_chunk_text_index, keyword_search_chunks, rebuild_chunk_text_index
+from ctistudio.testing.postgres_server import PostgresServer, pgserver_bin
 
 GOAL_P50_MS = 50.0
 DIMS = 384
@@ -234,6 +242,7 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--baseline-queries", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", choices=["sqlite", "postgres-pgvector"], default="sqlite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ctistudio-retrieval-") as temporary:  # ~600 MB, removed after
         await run_benchmark(args, Path(temporary))
@@ -244,13 +253,19 @@ async def run_benchmark(args: argparse.Namespace, folder: Path) -> None:
     settings = load_settings(env_file=None).model_copy(update={"data_dir": folder})
     print(f"machine: {platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    with Store(url=f"sqlite:///{folder / 'bench.db'}") as store:
+    with ExitStack() as stack:
+        url = f"sqlite:///{folder / 'bench.db'}"
+        if args.db == "postgres-pgvector":
+            server = stack.enter_context(PostgresServer(bin_dir=pgserver_bin()))
+            url = server.create_database("retrieval")
+        store = stack.enter_context(Store(url=url))
         write_s, centres = populate(store, args.chunks, args.per_article, args.seed)
         fts_s, _ = timed(rebuild_chunk_text_index, store.engine)
-        load_ms, index = timed(shared_index, store, MODEL_KEY)
-        print(f"build: wrote {args.chunks:,} chunks (FTS5 by trigger) in {write_s:.1f} s; "
-              f"FTS5 rebuild {fts_s / 1000:.1f} s; vector index load {load_ms / 1000:.2f} s "
-              f"({len(index):,} × {index.dimensions}, {index.matrix.nbytes / 2**20:.0f} MiB)")  # fmt: skip
+        load_ms, index = timed(chunk_vector_index, store, MODEL_KEY)
+        backend = "pgvector: copy into chunk_vectors" if isinstance(index, PgVectorIndex) else "numpy: BLOBs to memory"
+        print(f"build ({store.dialect}): wrote {args.chunks:,} chunks in {write_s:.1f} s; keyword index "
+              f"rebuild {fts_s / 1000:.1f} s; vector index load ({backend}) {load_ms / 1000:.2f} s "
+              f"({len(index):,} vectors)")  # fmt: skip
         async with Gateway(settings) as gateway:
             retriever = Retriever(store, gateway, settings=settings)
             queries = make_queries(args.queries, centres, args.seed)
@@ -271,7 +286,7 @@ async def run_benchmark(args: argparse.Namespace, folder: Path) -> None:
     p50, p95 = percentiles(ours)
     f50, f95 = percentiles(filtered)
     b50, b95 = percentiles(base)
-    print(f"hybrid query (vector + FTS5 + RRF + fetch), {len(ours)} queries: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    print(f"hybrid query (vector + keywords + RRF + fetch), {len(ours)} queries: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     print(f"  CPU time per query: p50 {statistics.median(ours_cpu):.1f} ms (what an idle machine would wait)")
     print(f"  with a platform filter: p50 {f50:.1f} ms, p95 {f95:.1f} ms")
     print(f"baseline (vectors read from BLOBs per query), {len(base)} queries: p50 {b50:.1f} ms, p95 {b95:.1f} ms")
@@ -279,8 +294,8 @@ async def run_benchmark(args: argparse.Namespace, folder: Path) -> None:
     if embed_ms is not None:
         print(f"query embedding (embedded MiniLM): p50 {embed_ms:.1f} ms → end-to-end p50 ≈ {p50 + embed_ms:.1f} ms")
     verdict = "meets" if p50 <= GOAL_P50_MS else "MISSES"
-    print(f"goal p50 ≤ {GOAL_P50_MS:.0f} ms on SQLite: {verdict} ({p50:.1f} ms wall, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end)")  # fmt: skip
+    print(f"goal p50 ≤ {GOAL_P50_MS:.0f} ms (set for SQLite; this run: {args.db}): {verdict} ({p50:.1f} ms wall, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end)")  # fmt: skip
 
 
 if __name__ == "__main__":
