@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 
 EXTRACT_SYSTEM_PROMPT = "extract_system"
 EXTRACT_MAX_TOKENS = 1500
+
+
+def answer_budget(article_text: str) -> int:
+    """Tokens an agent may write: its items quote the article (value and evidence), so an answer much
+    longer than the article is a model repeating itself — small models do, and stop only at the budget."""
+    return min(EXTRACT_MAX_TOKENS, 256 + len(article_text) // 2)
+
+
 PATTERN_CONFIDENCE = 0.5
 _LINEAGE_CUES = re.compile(
     r"spawn|child (?:process )?of|parent process|launched|process tree|executed by|→|->|started by", re.I
@@ -188,7 +196,7 @@ async def _run_agent(
             task="extract",
             provider=provider,
             output_type=agent.answer_type,
-            max_tokens=EXTRACT_MAX_TOKENS,
+            max_tokens=answer_budget(article_text),
         )
     except LLMError as error:  # BadOutput (still invalid after the repair) included
         usage.add_failure()

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 MAX_REPAIR_ROUNDS = 3
 MAX_RULES_PER_GROUP = 4
 MAX_OBSERVABLES_PER_GROUP = 20
-SIGMA_MAX_TOKENS = 1800
+SIGMA_MAX_TOKENS = 1200  # ≤ 4 rules of ~250 tokens
+REPAIR_MAX_TOKENS = 700  # one rule
 AUTHOR = "ctistudio (generated, review before use)"
 _RULE_NAMESPACE = uuid.UUID("5b1f0e0c-7f55-4c38-a2f1-6f1d2b8e9a11")
 
@@ -194,7 +195,7 @@ async def _repair_loop(
                 ],
                 task="sigma",
                 provider=ctx.provider,
-                max_tokens=SIGMA_MAX_TOKENS,
+                max_tokens=REPAIR_MAX_TOKENS,
             )
         except LLMError as error:
             usage.add_failure()
