@@ -1,4 +1,5 @@
-"""pgvector on PostgreSQL: the same hits as the numpy index, filters, sync with chunks, and the fallback.
+"""pgvector on PostgreSQL: the same hits as the numpy index, filters, sync with chunks, and the fallback;
+and PostgreSQL's keyword index (stored tsvectors kept in step by triggers).
 
 Two real servers: PostgreSQL 16 with pgvector from the ``pgserver`` wheel, and Debian's PostgreSQL 15
 (no pgvector) where the numpy index runs and ``rag status`` says why.
@@ -23,6 +24,7 @@ from ctistudio.store import Store
 from ctistudio.store.articles import NewArticle, add_article
 from ctistudio.store.models import Chunk
 from ctistudio.store.pgvector import sync_chunk_vectors
+from ctistudio.store.text_search import ensure_chunk_text_index, keyword_search_chunks
 from ctistudio.testing.postgres_server import PostgresServer
 
 from .conftest import add_corpus
@@ -181,3 +183,27 @@ def test_rag_status_names_pgvector(pg_store, monkeypatch):
     status = CliRunner().invoke(app, ["rag", "status"])
     assert status.exit_code == 0, status.output
     assert "pgvector" in status.stdout and "postgresql-full-text" in status.stdout
+
+
+def test_postgres_keyword_index_fills_old_chunks_and_follows_titles(debian_store):
+    with debian_store.engine.begin() as connection:  # an installation from before: the expression index
+        connection.execute(text("CREATE INDEX ix_chunks_text_fts ON chunks USING gin (to_tsvector('english', text))"))
+    article_ids = store_synthetic_chunks(debian_store, random_unit_vectors(40, 8, seed=3), "synthetic/random/8")
+    with debian_store.session() as session:  # chunk texts are "chunk N": give one article a telling title
+        session.execute(
+            text("UPDATE articles SET title = 'Kerberoasting report' WHERE id = :id"), {"id": article_ids[0]}
+        )
+    ensure_chunk_text_index(debian_store.engine)  # chunks written before the index existed are filled in
+    with debian_store.engine.connect() as connection:
+        found = keyword_search_chunks(connection, "kerberoasting", limit=10)
+        assert {_article_of(debian_store, chunk_id) for chunk_id, _ in found} == {article_ids[0]}
+        assert connection.execute(text("SELECT to_regclass('ix_chunks_text_fts')")).scalar() is None
+    with debian_store.session() as session:
+        session.execute(text("UPDATE articles SET title = 'Golden ticket' WHERE id = :id"), {"id": article_ids[1]})
+        session.add(Chunk(article_id=article_ids[2], ordinal=99, text="AS-REP roasting without preauth", token_count=5))
+    with debian_store.engine.connect() as connection:
+        assert {_article_of(debian_store, c) for c, _ in keyword_search_chunks(connection, "golden ticket")} == {
+            article_ids[1]
+        }, "a new title is searchable at once (trigger)"
+        assert len(keyword_search_chunks(connection, "preauth roasting")) == 1, "a new chunk too"
+        assert keyword_search_chunks(connection, "kerberoasting", article_ids=[article_ids[1]]) == []
