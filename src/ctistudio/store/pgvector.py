@@ -178,9 +178,8 @@ def _copy_rows(connection: Connection, model_key: str, rows: list[tuple[int, int
     tuples["vector_len"] = 4 + 4 * dims
     tuples["dims"] = dims
     tuples["vector"] = np.frombuffer(blobs, dtype="<f4").reshape(len(rows), dims)
-    cursor = connection.connection.driver_connection.cursor()  # psycopg 3: binary COPY
     statement = "COPY chunk_vectors_load (chunk_id, article_id, model_key, embedding) FROM STDIN (FORMAT BINARY)"
-    with cursor.copy(statement) as copy:
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:  # psycopg 3
         copy.write(_COPY_HEADER + tuples.tobytes() + _COPY_TRAILER)
 
 
