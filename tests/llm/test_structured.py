@@ -83,3 +83,39 @@ async def test_plain_json_schema_is_validated_with_jsonschema(lmstudio_double: L
     repair_prompt = lmstudio_double.requests_to(CHAT)[1].body["messages"][-1]["content"]
     assert "ioc" in repair_prompt and "does not match" in repair_prompt
     assert json.loads(repair_prompt.rsplit("\n", 1)[-1]) == schema
+
+
+class Items(BaseModel):
+    items: list[dict[str, str]]
+
+
+async def test_an_answer_cut_at_max_tokens_keeps_its_complete_items(lmstudio_double: LMStudioDouble, settings_for):
+    # A small model repeating itself until the budget ends: the cut answer is not JSON, its complete part is.
+    looping = json.dumps({"items": [{"value": f"cmd.exe /c whoami #{n}"} for n in range(40)]})
+    lmstudio_double.reply(looping)
+    async with Gateway(settings_for(lmstudio_double)) as gateway:
+        result = await gateway.chat("extract", task="extract", output_type=Items, max_tokens=60)
+    assert result.finish_reason == "length" and result.attempts == 1  # no repair round
+    assert len(lmstudio_double.requests_to(CHAT)) == 1
+    kept = [item["value"] for item in result.parsed.items]
+    assert kept and kept == [f"cmd.exe /c whoami #{n}" for n in range(len(kept))]
+    assert looping.startswith(result.text) and len(result.text) < len(looping)
+
+
+async def test_a_cut_answer_missing_a_required_field_is_still_repaired(lmstudio_double: LMStudioDouble, settings_for):
+    # Complete parts exist (the reasons list) but every one of them lacks "verdict".
+    cut = '{"score": 6, "reasons": ["rundll32 with comsvcs.dll", "schtasks /create"], "verdict": "hunta'
+    lmstudio_double.reply(cut + 'ble"}', {"score": 6, "reasons": [], "verdict": "huntable"})
+    async with Gateway(settings_for(lmstudio_double)) as gateway:
+        result = await gateway.chat("rank this", output_type=Ranking, max_tokens=len(cut) // 4)
+    assert result.parsed == Ranking(score=6, reasons=[], verdict="huntable") and result.attempts == 2
+
+
+def test_truncated_json_candidates_close_what_was_open():
+    from ctistudio.llm.structured import truncated_json_candidates
+
+    text = '<think>x</think>{"items": [{"v": "a]}"}, {"v": "b\\\\"}, {"v": "c'
+    candidates = truncated_json_candidates(text)
+    assert [json.loads(c) for c in candidates] == [{"items": [{"v": "a]}"}, {"v": "b\\"}]}, {"items": [{"v": "a]}"}]}]
+    assert truncated_json_candidates('{"complete": [1, 2]}') == []
+    assert truncated_json_candidates("no json here") == []

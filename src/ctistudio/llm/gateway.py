@@ -26,7 +26,7 @@ from ctistudio.llm.errors import BadOutput
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.providers import auto_chain, build_provider, embedding_provider_name
 from ctistudio.llm.router import EndpointRegistry, Router, RouterPolicy
-from ctistudio.llm.structured import extract_json, parse_structured, repair_prompt
+from ctistudio.llm.structured import extract_json, parse_structured, repair_prompt, truncated_json_candidates
 from ctistudio.llm.types import (
     ChatRequest,
     ChatResult,
@@ -175,8 +175,15 @@ class Gateway:
             result.parsed = self._decode(result, request.response_schema, output_type)
             return result
         except BadOutput as error:
-            log.info("%s: invalid structured answer (%s); asking once for a repair", result.provider, error.message)
             first_error = error
+        if result.finish_reason == "length":
+            # Cut at max_tokens: a repair would get the same budget. Keep the complete part if it fits.
+            salvaged = self._salvage(result, request.response_schema, output_type)
+            if salvaged is not None:
+                log.info("%s: answer cut at max_tokens; kept its complete part", result.provider)
+                result.parsed = salvaged
+                return result
+        log.info("%s: invalid structured answer (%s); asking once for a repair", result.provider, first_error.message)
         repair = request.model_copy(
             update={
                 "messages": [
@@ -211,6 +218,16 @@ class Gateway:
                     )
                 return self._routers[key]
         return router
+
+    @classmethod
+    def _salvage(cls, result: ChatResult, schema: dict[str, Any], output_type: type[BaseModel] | None) -> Any:
+        """The longest complete prefix of a cut answer that satisfies the schema, or None."""
+        for candidate in truncated_json_candidates(result.text or ""):
+            try:
+                return cls._decode(result.model_copy(update={"text": candidate}), schema, output_type)
+            except BadOutput:
+                continue
+        return None
 
     @staticmethod
     def _decode(result: ChatResult, schema: dict[str, Any], output_type: type[BaseModel] | None) -> Any:

@@ -66,6 +66,42 @@ def _first_balanced(text: str) -> str | None:
     return None
 
 
+def truncated_json_candidates(text: str, limit: int = 64) -> list[str]:
+    """JSON texts recovered from an answer cut off mid-value (``finish_reason == "length"``), longest first.
+
+    Small models at temperature 0 sometimes repeat an item until the token budget ends, which leaves the
+    JSON unterminated. Each candidate keeps the text up to the end of one complete object or array and
+    closes what was still open, so a cut list of items keeps every item written in full. The caller
+    validates the candidates against the schema (a cut that loses a required field does not qualify).
+    """
+    answer, _ = split_thinking(text)
+    starts = [i for i in (answer.find("{"), answer.find("[")) if i >= 0]
+    if not starts:
+        return []
+    start = min(starts)
+    closers: list[str] = []
+    cuts: list[tuple[int, str]] = []
+    in_string = escaped = False
+    for index in range(start, len(answer)):
+        char = answer[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            closers.append("}" if char == "{" else "]")
+        elif char in "}]":
+            if not closers or closers.pop() != char or not closers:
+                return []  # malformed, or the value is complete: nothing was cut
+            cuts.append((index + 1, "".join(reversed(closers))))
+    return [answer[start:cut] + closing for cut, closing in reversed(cuts[-limit:])]
+
+
 def validate_against_schema(value: Any, schema: dict[str, Any]) -> None:
     """Raise :class:`BadOutput` listing every schema violation (path and message)."""
     validator = jsonschema.Draft202012Validator(schema)
