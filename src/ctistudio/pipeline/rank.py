@@ -17,7 +17,7 @@ from ctistudio.pipeline.prompts import load_prompt
 from ctistudio.pipeline.usage import StepUsage
 
 RANK_PROMPT = "rank"
-RANK_MAX_TOKENS = 400  # a score, 2–5 short reasons, ≤ 5 short quotes (the 0.5B model writes ~75 tokens)
+RANK_MAX_TOKENS = 600  # score, reasons, ≤ 5 quotes: valid answers of up to 327 tokens seen (full command lines quoted)
 
 
 class RankOutcome(BaseModel):
