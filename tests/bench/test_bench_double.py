@@ -8,7 +8,10 @@ import json
 from ctistudio.bench import BenchOptions, run_benchmark
 from ctistudio.bench.stats import percentile
 from ctistudio.bench.tasks import DEMO_CHAT_FACTS, BenchArticle
+from ctistudio.pipeline.extract import EXTRACT_MAX_TOKENS, answer_budget
 from ctistudio.pipeline.preextract import pre_extract
+from ctistudio.pipeline.rank import RANK_MAX_TOKENS
+from ctistudio.pipeline.sigma_gen import SIGMA_MAX_TOKENS
 from ctistudio.testing.http_double import Fault
 from ctistudio.testing.lmstudio_double import LMStudioDouble
 
@@ -40,6 +43,8 @@ async def test_quick_run_measures_every_task_with_the_doubles_token_counts(start
     replies = [json.dumps(RANK_ANSWER)] * 2 + [json.dumps(EXTRACT_ANSWER)] * 2
     replies += [SIGMA_ANSWER] * 2 + [CHAT_ANSWER] * 2
     assert [s.completion_tokens for s in samples] == [completion_tokens(text) for text in replies]
+    budgets = [RANK_MAX_TOKENS] * 2 + [answer_budget(BenchArticle.demo().body)] * 2 + [SIGMA_MAX_TOKENS] * 2
+    assert [body["max_tokens"] for body in sent[:6]] == budgets  # the pipeline's answer budgets
 
     # times: never below the double's sleeps; rates never above what those sleeps allow
     for s in samples:
@@ -144,3 +149,17 @@ async def test_concurrency_reaches_the_server_in_parallel_and_compare_raw_sends_
         assert raw_body[key] == gateway_body[key]
     assert "sample rank.raw.gateway.0" in gateway_body["messages"][1]["content"]
     assert "sample rank.raw.raw.0" in raw_body["messages"][1]["content"]
+
+
+async def test_extract_gets_the_pipelines_budget_for_the_article(start_double, bench_settings, tmp_path):
+    article = tmp_path / "short.md"
+    sentence = "The loader ran `rundll32.exe C:\\ProgramData\\a.dll,Start` at logon. "
+    article.write_text("# Short report\n\n" + sentence * 5)
+    lms = start_double(LMStudioDouble)
+    lms.responder = answer_for
+    options = BenchOptions(providers=["lmstudio"], tasks=["extract"], quick=True, article=article)
+    report = await run_benchmark(options, settings=bench_settings(lms))
+    budget = answer_budget(BenchArticle.from_file(article).body)
+    assert budget < EXTRACT_MAX_TOKENS  # a short article: the sub-agents' budget is smaller than the cap
+    assert report.params.max_tokens["extract"] == budget
+    assert {r.body["max_tokens"] for r in lms.requests_to(CHAT_PATH)} == {budget}

@@ -152,7 +152,7 @@ async def execute_plan(plan: BenchPlan, settings: Settings, *, progress: Progres
             repeat=options.warm_calls(),
             concurrency=options.concurrency,
             compare_raw=options.compare_raw,
-            max_tokens={name: TASKS[name].max_tokens for name in options.tasks},
+            max_tokens={name: TASKS[name].max_tokens(plan.article) for name in options.tasks},
             article=plan.article.name,
             article_chars=len(plan.article.body),
         ),
@@ -203,7 +203,7 @@ async def measure_task(
     label = f"{target.provider}/{target.model} {task_name}"
     samples: list[Sample] = []
     for n in range(1 + options.warm_calls()):
-        sample, answer = await measure_call(gateway, spec, task, article, f"{task_name}.{n}", task.max_tokens)
+        sample, answer = await measure_call(gateway, spec, task, article, f"{task_name}.{n}", task.max_tokens(article))
         samples.append(sample)
         if answer is not None:
             target.url = target.url or answer.url
@@ -234,7 +234,7 @@ async def measure_task(
             task,
             article,
             requests=options.concurrency,
-            max_tokens=task.max_tokens,
+            max_tokens=task.max_tokens(article),
             marker=f"{task_name}.parallel",
             single_tps=end_to_end_tps(warm),
         )
@@ -246,7 +246,7 @@ async def measure_task(
             task,
             article,
             pairs=options.warm_calls(),
-            max_tokens=task.max_tokens,
+            max_tokens=task.max_tokens(article),
             marker=f"{task_name}.raw",
         )
         progress(label + " (gateway vs raw)", 2 * options.warm_calls())

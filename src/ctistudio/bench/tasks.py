@@ -37,9 +37,9 @@ from ctistudio.llm.errors import BadOutput
 from ctistudio.llm.structured import extract_json
 from ctistudio.pipeline.extract import (
     AGENTS_BY_KIND,
-    EXTRACT_MAX_TOKENS,
     EXTRACT_SYSTEM_PROMPT,
     agent_messages,
+    answer_budget,
     floor_observables,
 )
 from ctistudio.pipeline.guard import guard_items, guard_quotes
@@ -121,20 +121,20 @@ class Judgement:
 class BenchTask:
     """One task: how to build its request and how to judge its answer.
 
-    ``output_budget`` returns the workflow's ``max_tokens`` for the task (a function, so the sigma step's
-    module — and pySigma behind it — is imported only when the sigma task runs).
+    ``output_budget`` returns the workflow's ``max_tokens`` for the task on an article (a function, so the
+    sigma step's module — and pySigma behind it — is imported only when the sigma task runs, and extract
+    gets the pipeline's article-sized budget).
     """
 
     name: BenchTaskName
     prompts: tuple[str, ...]
-    output_budget: Callable[[], int]
+    output_budget: Callable[[BenchArticle], int]
     output_type: type[BaseModel] | None
     build: Callable[[BenchArticle, str], list[dict[str, Any]]]
     judge: Callable[[str, BenchArticle], Judgement]
 
-    @property
-    def max_tokens(self) -> int:
-        return self.output_budget()
+    def max_tokens(self, article: BenchArticle) -> int:
+        return self.output_budget(article)
 
     def prompt_ref(self) -> str:
         return ", ".join(load_prompt(name).ref for name in self.prompts)
@@ -225,7 +225,7 @@ def _extract_judge(text: str, article: BenchArticle) -> Judgement:
 
 
 # -- sigma ---------------------------------------------------------------------------------------------
-def _sigma_max_tokens() -> int:
+def _sigma_max_tokens(_article: BenchArticle) -> int:
     from ctistudio.pipeline.sigma_gen import SIGMA_MAX_TOKENS
 
     return SIGMA_MAX_TOKENS
@@ -313,15 +313,15 @@ def _chat_judge(text: str, article: BenchArticle) -> Judgement:
 
 
 TASKS: dict[BenchTaskName, BenchTask] = {
-    "rank": BenchTask("rank", (RANK_PROMPT,), lambda: RANK_MAX_TOKENS, RankAnswer, _rank_build, _rank_judge),
+    "rank": BenchTask("rank", (RANK_PROMPT,), lambda _article: RANK_MAX_TOKENS, RankAnswer, _rank_build, _rank_judge),
     "extract": BenchTask(
         "extract",
         (EXTRACT_SYSTEM_PROMPT, AGENTS_BY_KIND[EXTRACT_AGENT].prompt),
-        lambda: EXTRACT_MAX_TOKENS,
+        lambda article: answer_budget(article.body),
         ItemsAnswer,
         _extract_build,
         _extract_judge,
     ),
     "sigma": BenchTask("sigma", ("sigma_generate",), _sigma_max_tokens, None, _sigma_build, _sigma_judge),
-    "chat": BenchTask("chat", (), lambda: CHAT_MAX_TOKENS, None, _chat_build, _chat_judge),
+    "chat": BenchTask("chat", (), lambda _article: CHAT_MAX_TOKENS, None, _chat_build, _chat_judge),
 }
