@@ -8,6 +8,7 @@ schema: it strips ``<think>`` blocks and Markdown fences and takes the first bal
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -36,33 +37,40 @@ def extract_json(text: str) -> Any:
         raise BadOutput(f"the model's answer is not valid JSON: {exc}", raw=text) from exc
 
 
+def _brackets(text: str) -> tuple[int, Iterator[tuple[int, str]]]:
+    """Where the first JSON object or array starts (-1: none), and its brackets outside JSON strings."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    start = min(starts, default=-1)
+
+    def scan() -> Iterator[tuple[int, str]]:
+        in_string = escaped = False
+        for index in range(start, len(text)):
+            char = text[index]
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char in "{[]}":
+                yield index, char
+
+    return start, scan()
+
+
 def _first_balanced(text: str) -> str | None:
     """The first ``{…}`` or ``[…]`` span with balanced brackets, honouring JSON strings."""
-    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
-    if not starts:
+    start, brackets = _brackets(text)
+    if start < 0:
         return None
-    start = min(starts)
     depth = 0
-    in_string = False
-    escaped = False
-    for index in range(start, len(text)):
-        char = text[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-            continue
-        if char == '"':
-            in_string = True
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-            if depth == 0:
-                return text[start : index + 1]
+    for index, char in brackets:
+        depth += 1 if char in "{[" else -1
+        if depth == 0:
+            return text[start : index + 1]
     return None
 
 
@@ -75,29 +83,17 @@ def truncated_json_candidates(text: str, limit: int = 64) -> list[str]:
     validates the candidates against the schema (a cut that loses a required field does not qualify).
     """
     answer, _ = split_thinking(text)
-    starts = [i for i in (answer.find("{"), answer.find("[")) if i >= 0]
-    if not starts:
+    start, brackets = _brackets(answer)
+    if start < 0:
         return []
-    start = min(starts)
     closers: list[str] = []
     cuts: list[tuple[int, str]] = []
-    in_string = escaped = False
-    for index in range(start, len(answer)):
-        char = answer[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
+    for index, char in brackets:
+        if char in "{[":
             closers.append("}" if char == "{" else "]")
-        elif char in "}]":
-            if not closers or closers.pop() != char or not closers:
-                return []  # malformed, or the value is complete: nothing was cut
+        elif not closers or closers.pop() != char or not closers:
+            return []  # malformed, or the value is complete: nothing was cut
+        else:
             cuts.append((index + 1, "".join(reversed(closers))))
     return [answer[start:cut] + closing for cut, closing in reversed(cuts[-limit:])]
 
