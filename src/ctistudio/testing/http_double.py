@@ -231,12 +231,14 @@ class Exchange:
     def drop(self) -> None:
         """Close the connection abruptly (no response, or a stream cut short)."""
         self.handler.close_connection = True
-        self.status = self.status or 0
+        self.status = self.record.status = self.status or 0
         with contextlib.suppress(OSError):
             self.handler.connection.shutdown(socket.SHUT_RDWR)
 
     def _write_head(self, status: int, headers: dict[str, str], length: int | None) -> None:
-        self.status = status
+        # Recorded before the client can read the answer: a test inspecting requests right after its call
+        # returns must not race the handler thread.
+        self.status = self.record.status = status
         reason = self.handler.responses.get(status, ("",))[0]
         lines = [f"HTTP/1.1 {status} {reason}", "Server: ctistudio-double"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
