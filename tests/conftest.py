@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["ctistudio.testing.fixtures"]
+pytest_plugins = ["ctistudio.testing.fixtures", "ctistudio.testing.isolation", "pytester"]
 
 # -- network guard ---------------------------------------------------------------------------------
 _real_connect = socket.socket.connect

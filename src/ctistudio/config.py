@@ -35,6 +35,25 @@ def model_slug(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", model).strip("_").upper()
 
 
+def openai_api_base(url: str) -> str:
+    """An LM Studio server URL as users write it → the OpenAI-style base the clients append paths to.
+
+    ``http://192.168.1.65:1234`` (the seed's own example, and what the Settings field "server URL (base)"
+    invites), ``…:1234/``, ``…:1234/v1`` and ``…:1234/v1/chat/completions`` all become ``…:1234/v1``.
+    """
+    base = url.strip().rstrip("/")
+    for suffix in ("/chat/completions", "/completions", "/embeddings", "/models"):
+        if base.endswith("/v1" + suffix):
+            base = base[: -len(suffix)]
+    return base if base.endswith("/v1") else base + "/v1"
+
+
+def openai_embeddings_url(url: str) -> str:
+    """``http://host:1234`` or ``…/v1`` → ``…/v1/embeddings`` (a full embeddings URL is kept)."""
+    base = url.strip().rstrip("/")
+    return base if base.endswith("/embeddings") else openai_api_base(base) + "/embeddings"
+
+
 def _env(name: str) -> Any:
     """Field option: read from exactly this environment variable (and accept the field name in code)."""
     return AliasChoices(name)
@@ -173,9 +192,21 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value or ""):
+        value = (value or "").strip()  # a URL pasted with a stray space
+        if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    # Every way a URL enters (env, .env, the Settings page, ``ctistudio init``) passes these validators.
+    @field_validator("lmstudio_api_url")
+    @classmethod
+    def _lmstudio_api_base(cls, value: str) -> str:
+        return openai_api_base(value)
+
+    @field_validator("lmstudio_embedding_url")
+    @classmethod
+    def _lmstudio_embeddings(cls, value: str) -> str:
+        return openai_embeddings_url(value)
 
     # -- derived ---------------------------------------------------------------------------------
     def model_for_task(self, task: str) -> str:

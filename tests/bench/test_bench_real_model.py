@@ -8,7 +8,7 @@ from ctistudio.bench import BenchOptions, run_benchmark
 from ctistudio.modelhub import DEFAULT_CHAT_MODEL
 from ctistudio.testing.installed_models import require_installed, shared_installer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.native]
 
 
 async def test_quick_run_on_the_embedded_model_measures_load_speed_validity_and_memory(bench_settings):

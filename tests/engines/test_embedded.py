@@ -16,7 +16,7 @@ from ctistudio.llm.providers import auto_chain, embedding_provider_name
 from ctistudio.llm.providers.embedded import EmbeddedLlamaServer, EmbeddedProvider
 from ctistudio.modelhub import DEFAULT_CHAT_MODEL, ModelInstaller
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.native]
 N_CTX = 2048
 
 

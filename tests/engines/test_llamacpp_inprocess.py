@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +17,7 @@ from ctistudio.llm import ContextOverflow, Gateway, ModelNotLoaded
 from ctistudio.llm.providers.llamacpp import LlamaCppProvider
 from ctistudio.llm.types import ChatRequest, Message
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.native]
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is in the dev extra (and the llamacpp extra)")
 
 N_CTX = 512
@@ -96,3 +101,19 @@ def test_catalog_names_resolve_to_installed_paths(qwen_path):
     )
     provider = build_llamacpp(settings)
     assert isinstance(provider, LlamaCppProvider) and provider.model_path == qwen_path
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.machine() != "x86_64" or shutil.which("objdump") is None,
+    reason="checks the x86-64 Linux build ./studio makes",
+)
+@pytest.mark.skipif(bool(os.environ.get("CMAKE_ARGS")), reason="a build with the user's own CMAKE_ARGS")
+def test_the_llama_cpp_build_runs_on_any_avx2_machine():
+    # ./studio builds llama-cpp-python with GGML_NATIVE=OFF for the x86-64-v3 baseline: a wheel compiled for
+    # the building CPU (-march=native) crashed on a machine with other extensions (AVX-512, AMX).
+    import llama_cpp
+
+    library = Path(llama_cpp.__file__).parent / "lib" / "libggml-cpu.so"
+    code = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(library)], capture_output=True, text=True).stdout
+    assert "%ymm" in code  # AVX2 kernels are there
+    assert "%zmm" not in code and "%tmm" not in code  # no AVX-512 or AMX instruction a CPU might lack

@@ -19,7 +19,7 @@ from ctistudio.llm.providers.embedded import EmbeddedLlamaServer
 from ctistudio.llm.providers.llamacpp_server import LlamaCppServerProvider
 from ctistudio.llm.types import ChatRequest, Message
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.native]
 
 SAMPLE = "Hello world, powershell -enc"  # 7 tokens for Qwen2.5's tokenizer
 

@@ -200,3 +200,14 @@ def test_sample_for_schema_covers_pydantic_shapes():
 
 def dot(x: list[float], y: list[float]) -> float:
     return sum(p * q for p, q in zip(x, y, strict=True))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_request_is_no_longer_in_flight_once_the_client_has_the_whole_answer(client, lmstudio_double, stream):
+    # The router's in-flight limit is checked against the double's peak; if the double still counted an
+    # answered request, a client's next request (its slot already free) would show one too many.
+    for _ in range(100):
+        response = chat(client, lmstudio_double, stream=stream)
+        assert response.status_code == 200 and response.content  # the whole body has been read
+        assert lmstudio_double.in_flight == 0
+    assert lmstudio_double.peak_in_flight == 1

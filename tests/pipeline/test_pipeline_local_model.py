@@ -35,6 +35,7 @@ rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 612 C:\\Windows\\Temp\
 
 
 @pytest.mark.slow
+@pytest.mark.native
 async def test_short_article_end_to_end_on_the_packaged_model(store: Store, add_text, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LLM_PROVIDER", "embedded")
     # llama.cpp threads: the default (one per core). On an idle 2-core machine (CI) this run took 258 s with

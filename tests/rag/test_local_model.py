@@ -13,6 +13,7 @@ from .conftest import add_corpus
 
 
 @pytest.mark.slow
+@pytest.mark.native
 async def test_embedded_model_answers_from_the_material(tmp_path, corpus, monkeypatch):
     monkeypatch.setenv("CTISTUDIO_EMBEDDING_PROVIDER", "embedded")
     monkeypatch.setenv("CTISTUDIO_RAG_TOP_K", "4")

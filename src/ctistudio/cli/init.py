@@ -9,7 +9,7 @@ import typer
 
 from ctistudio.cli import common
 from ctistudio.cli.common import cli_errors, console, fail
-from ctistudio.config import Settings, load_settings
+from ctistudio.config import Settings, load_settings, openai_api_base, openai_embeddings_url
 
 
 def update_env_file(path: Path, values: dict[str, str]) -> None:
@@ -29,9 +29,8 @@ def update_env_file(path: Path, values: dict[str, str]) -> None:
 
 def lmstudio_urls(url: str) -> dict[str, str]:
     """``http://host:1234`` (with or without /v1) → LMSTUDIO_API_URL and LMSTUDIO_EMBEDDING_URL."""
-    base = url.strip().rstrip("/")
-    api = base if base.endswith("/v1") else base + "/v1"
-    return {"LMSTUDIO_API_URL": api, "LMSTUDIO_EMBEDDING_URL": api + "/embeddings"}
+    api = openai_api_base(url)
+    return {"LMSTUDIO_API_URL": api, "LMSTUDIO_EMBEDDING_URL": openai_embeddings_url(api)}
 
 
 class Questions:

@@ -135,6 +135,14 @@ def load_command(
         console.print(f"[green]loaded:[/] {result.instance_id} with {result.context_length or 'default'} tokens{extra}")
         for instance in result.unloaded:
             console.print(f"  (unloaded the smaller instance {instance} first)")
+        for instance, reason in result.kept.items():
+            err_console.print(
+                f"[yellow]note:[/] the smaller instance {instance} is still loaded ({reason}); "
+                f"requests that name {result.model} may still reach it. Unload it in LM Studio "
+                f"(`lms unload {instance}`), or point the task at the new instance "
+                f"(e.g. LMSTUDIO_MODEL_RANK={result.instance_id}).",
+                highlight=False,
+            )
 
 
 @app.command("chat")

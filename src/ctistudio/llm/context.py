@@ -10,10 +10,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ctistudio.llm.errors import ContextOverflow
-from ctistudio.llm.provider import TOKENS_PER_MESSAGE_ESTIMATE
+from ctistudio.llm.provider import TOKENS_PER_MESSAGE_ESTIMATE, Provider
 from ctistudio.llm.types import ChatRequest, ContextFit, Message
 
 TokenCounter = Callable[[str], Awaitable[int]]
+
+# Context each task needs: (minimum, recommended) tokens. Ranking sends the full rubric plus the article.
+# `ctistudio llm test` fails below the minimum and warns below the recommendation; every fix we print names
+# a window of at least the minimum, so following it makes the test pass.
+TASK_CONTEXT_NEEDS: dict[str, tuple[int, int]] = {
+    "rank": (8192, 16384),
+    "extract": (8192, 16384),
+    "sigma": (8192, 16384),
+    "chat": (4096, 8192),
+    "embed": (2048, 2048),
+}
 
 # Estimates can be a little off even with a server tokenizer (chat templates add tokens): keep a margin.
 SAFETY_TOKENS = 32
@@ -44,21 +55,13 @@ def cut_at_boundary(text: str, keep_chars: int) -> str:
     return window.rstrip()
 
 
-def context_fix(model: str, needed_tokens: int, provider: str = "lmstudio") -> str:
-    """The exact command that makes a prompt of ``needed_tokens`` fit."""
-    size = 4096
-    while size < needed_tokens:
+def window_for(needed_tokens: int, task: str | None = None) -> int:
+    """The window to ask for: a power of two ≥ ``needed_tokens`` and ≥ the task's minimum."""
+    minimum = TASK_CONTEXT_NEEDS.get(str(task), (4096, 4096))[0] if task else 4096
+    size = 2048
+    while size < max(needed_tokens, minimum):
         size *= 2
-    if provider == "lmstudio":
-        return (
-            f"Load the model with a larger window: `ctistudio llm load {model} --context-length {size}` "
-            f"(or `lms load {model} --context-length {size}`, or the Context tab in LM Studio, then reload)."
-        )
-    if provider in ("llamacpp", "embedded"):
-        return f"Start llama-server with `--ctx-size {size}` (per slot: ctx-size / parallel slots)."
-    if provider == "ollama":
-        return f"Give the model num_ctx {size} (a Modelfile PARAMETER num_ctx {size})."
-    return "Use a model with a larger context window or shorten the input."
+    return size
 
 
 async def fit_request(
@@ -66,7 +69,7 @@ async def fit_request(
     *,
     context_length: int | None,
     count: TokenCounter,
-    provider: str,
+    provider: Provider,
 ) -> tuple[ChatRequest, ContextFit]:
     """Return a request that fits ``context_length`` (unchanged when it already does or when unknown)."""
     if not context_length:
@@ -92,8 +95,8 @@ async def fit_request(
             prompt_tokens=total,
             context_length=context_length,
             model=request.model,
-            provider=provider,
-            fix=context_fix(request.model or "MODEL", total + reserve + margin, provider),
+            provider=provider.name,
+            fix=provider.context_fix(request.model or "MODEL", window_for(total + reserve + margin, request.task)),
         )
 
     messages = list(request.messages)

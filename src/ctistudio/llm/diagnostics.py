@@ -12,17 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ctistudio.llm.errors import AuthenticationFailed, LLMError, Unsupported
+from ctistudio.llm.context import TASK_CONTEXT_NEEDS
+from ctistudio.llm.errors import AuthenticationFailed, LLMError, PlatformUnsupported, Unsupported
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.types import ChatRequest, Message, ModelInfo, Task
-
-# Context each task needs: (minimum, recommended) tokens. Ranking sends the full rubric plus the article.
-TASK_CONTEXT_NEEDS: dict[str, tuple[int, int]] = {
-    "rank": (8192, 16384),
-    "extract": (8192, 16384),
-    "sigma": (8192, 16384),
-    "chat": (4096, 8192),
-}
 
 
 class Check(BaseModel):
@@ -51,18 +44,6 @@ def _fix(provider: Provider, kind: str) -> str | None:
     return fix_for(kind) if fix_for else None
 
 
-def _load_fix(provider: Provider, model: str, size: int) -> str:
-    if provider.name == "lmstudio":
-        return (
-            f"Run `ctistudio llm load {model} --context-length {size}` (or `lms load {model} --context-length {size}`)."
-        )
-    if provider.name == "embedded":
-        return f"Set CTISTUDIO_EMBEDDED_N_CTX={size} (or more) and restart ctistudio."
-    if provider.name == "llamacpp" and getattr(provider, "base_url", None) is None:
-        return f"Set LLAMACPP_N_CTX={size} (or more) and restart ctistudio."
-    return f"Serve {model} with a context window of at least {size} tokens (e.g. llama-server -c {size})."
-
-
 async def connection_report(provider: Provider, *, embeddings_required: bool = False) -> ConnectionReport:
     """Probe ``provider`` and return the structured report (never raises for provider failures).
 
@@ -80,19 +61,23 @@ async def connection_report(provider: Provider, *, embeddings_required: bool = F
 
 
 async def _run_checks(provider: Provider, report: ConnectionReport, embeddings_required: bool) -> None:
-    base_url = getattr(provider, "base_url", None)
+    # Set first: the report's header names the URL whatever fails below (a 401 included).
+    report.url = getattr(provider, "base_url", None)
+    reachable = "engine ready" if provider.in_process else "server reachable"
     # 1. reachable + auth
     try:
         models = await provider.models()
+    except PlatformUnsupported as error:  # nothing else is worth checking on this machine
+        report.add("platform", False, error.message, error.fix)
+        return
     except AuthenticationFailed as error:
-        report.add("server reachable", True, f"answered at {getattr(provider, 'base_url', '?')}")
+        report.add(reachable, True, f"answered at {report.url or '?'}")
         report.add("authentication", False, error.message, error.fix or _fix(provider, "auth"))
         return
     except LLMError as error:
-        report.add("server reachable", False, error.message, getattr(error, "fix", None) or _fix(provider, "connect"))
+        report.add(reachable, False, error.message, getattr(error, "fix", None) or _fix(provider, "connect"))
         return
-    report.url = getattr(provider, "base_url", base_url)
-    report.add("server reachable", True, f"answered at {report.url}" if report.url else "ready")
+    report.add(reachable, True, f"answered at {report.url}" if report.url else "ready")
     has_key = bool(getattr(getattr(provider, "transport", None), "api_key", None))
     report.add("authentication", True, "API key accepted" if has_key else "no key required", level="info")
 
@@ -127,7 +112,7 @@ async def _run_checks(provider: Provider, report: ConnectionReport, embeddings_r
             "completion",
             False,
             "skipped: none of the configured models is loaded",
-            _load_fix(provider, provider.model_for(Task.CHAT) or "MODEL", TASK_CONTEXT_NEEDS["chat"][1]),
+            provider.context_fix(provider.model_for(Task.CHAT) or "MODEL", TASK_CONTEXT_NEEDS["chat"][1]),
         )
     else:
         await _check_completion(provider, report, model)
@@ -200,7 +185,7 @@ async def _check_model(
             f"{label}: loaded",
             False,
             f"{model} is downloaded but not loaded (JIT loading would load it at default settings)",
-            _load_fix(provider, model, max(TASK_CONTEXT_NEEDS[t][1] for t in tasks)),
+            provider.context_fix(model, max(TASK_CONTEXT_NEEDS[t][1] for t in tasks)),
         )
         return
     window = info.context_length if info else None
@@ -216,7 +201,7 @@ async def _check_model(
             f"{label}: context",
             False,
             "the loaded context length is unknown",
-            f"Set LMSTUDIO_CONTEXT_LENGTH_<model> or load it explicitly: {_load_fix(provider, model, recommended)}",
+            f"Set LMSTUDIO_CONTEXT_LENGTH_<model> or load it explicitly: {provider.context_fix(model, recommended)}",
             level="warning",
         )
     elif window < minimum:
@@ -225,14 +210,14 @@ async def _check_model(
             False,
             f"loaded with {window:,} tokens; {', '.join(tasks)} need at least {minimum:,} "
             f"({recommended:,} recommended)",
-            _load_fix(provider, model, recommended) + " The model must be reloaded for the change to apply.",
+            provider.context_fix(model, recommended) + " The model must be reloaded for the change to apply.",
         )
     elif window < recommended:
         report.add(
             f"{label}: context",
             False,
             f"loaded with {window:,} tokens: enough ({minimum:,} minimum) but below the {recommended:,} recommended",
-            _load_fix(provider, model, recommended),
+            provider.context_fix(model, recommended),
             level="warning",
         )
     else:

@@ -4,7 +4,8 @@
     └── LLMError
         ├── ProviderError                 a provider answered badly or not at all; carries status and body
         │   ├── ProviderUnavailable       connect error, timeout, dropped stream          (transient)
-        │   │   └── ServerError           HTTP 5xx, e.g. LM Studio's "channel error"      (transient)
+        │   │   ├── ServerError           HTTP 5xx, e.g. LM Studio's "channel error"      (transient)
+        │   │   └── PlatformUnsupported   the engine cannot run on this machine (MLX off Apple Silicon)
         │   ├── RateLimited               HTTP 429/529, with retry_after seconds          (transient)
         │   ├── ModelNotLoaded            "model not found" / "No models loaded"
         │   ├── ContextOverflow           the prompt does not fit the loaded window; carries the numbers
@@ -56,6 +57,13 @@ class ProviderUnavailable(ProviderError):
 
 class ServerError(ProviderUnavailable):
     """The server answered with a 5xx (crashed model, overloaded backend)."""
+
+
+class PlatformUnsupported(ProviderUnavailable):
+    """The engine cannot run on this machine at all. Unavailable (the chain moves on), but never transient:
+    retrying or cooling down would not change the CPU or the operating system."""
+
+    transient = False
 
 
 class RateLimited(ProviderError):

@@ -38,6 +38,8 @@ class Provider(ABC):
 
     #: short provider name used in logs, results and settings (``lmstudio``, ``openai`` …)
     name: str = "provider"
+    #: the engine runs inside this process (no server to reach: reports say "engine", not "server")
+    in_process: bool = False
 
     def __init__(
         self,
@@ -98,6 +100,10 @@ class Provider(ABC):
             if info.id == model or model in info.instances:
                 return info.context_length
         return None
+
+    def context_fix(self, model: str, size: int) -> str:
+        """What the user does to give ``model`` a window of ``size`` tokens (the setting or command)."""
+        return f"Use a model with a context window of at least {size:,} tokens, or shorten the input."
 
     def context_override(self, model: str) -> int | None:
         """A configured window for ``model`` (``LMSTUDIO_CONTEXT_LENGTH_<slug>`` or a provider-wide one)."""

@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ctistudio.llm.context import context_fix, fit_request
+from ctistudio.llm.context import fit_request, window_for
 from ctistudio.llm.errors import (
     AuthenticationFailed,
     ContextOverflow,
@@ -274,7 +274,7 @@ class Router(Provider):
         self, provider: Provider, request: ChatRequest, window: int | None, scale: float | None = None
     ) -> tuple[ChatRequest, ContextFit]:
         count = self._counter(provider, request.model or "", scale)
-        return await fit_request(request, context_length=window, count=count, provider=provider.name)
+        return await fit_request(request, context_length=window, count=count, provider=provider)
 
     async def _run_on(
         self, provider: Provider, request: ChatRequest, make_call: Callable[[ChatRequest], Awaitable[T]]
@@ -301,7 +301,9 @@ class Router(Provider):
         overflow.model = overflow.model or sent.model
         overflow.provider = overflow.provider or provider.name
         if overflow.prompt_tokens and sent.model:
-            overflow.fix = context_fix(sent.model, overflow.prompt_tokens + sent.max_tokens, provider.name)
+            overflow.fix = provider.context_fix(
+                sent.model, window_for(overflow.prompt_tokens + sent.max_tokens, sent.task)
+            )
 
     async def _rebudget(
         self,

@@ -241,7 +241,7 @@ class AnthropicDouble(HttpDouble):
             {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": usage},
             event="message_delta",
         )
-        ex.send_event({"type": "message_stop"}, event="message_stop")
+        ex.send_event({"type": "message_stop"}, event="message_stop", last=True)
         ex.end_stream()
 
 

@@ -205,12 +205,21 @@ class Exchange:
         self.status: int | None = None
         self.drop_after: int | None = None  # set by a Fault: cut the stream after this many chunks
         self._chunked = False
+        # Called once, just before the bytes that let the client finish are written (see HttpDouble._handle).
+        self.on_complete: Callable[[], None] | None = None
+
+    def complete(self) -> None:
+        """The answer is about to be complete: stop counting this request as in flight."""
+        callback, self.on_complete = self.on_complete, None
+        if callback is not None:
+            callback()
 
     def header(self, name: str) -> str | None:
         return self.handler.headers.get(name)
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
+        self.complete()
         self._write_head(status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, len(data))
         self._write(data)
 
@@ -218,18 +227,25 @@ class Exchange:
         self._write_head(status, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}, None)
         self._chunked = True
 
-    def send_event(self, payload: Any, *, event: str | None = None) -> None:
-        """One server-sent event (``data: <json>``, or the raw string ``[DONE]``) as one HTTP chunk."""
+    def send_event(self, payload: Any, *, event: str | None = None, last: bool = False) -> None:
+        """One server-sent event (``data: <json>``, or the raw string ``[DONE]``) as one HTTP chunk.
+
+        ``last`` (implied by ``[DONE]``): a client may stop reading after this event.
+        """
+        if last or payload == "[DONE]":
+            self.complete()
         data = payload if isinstance(payload, str) else json.dumps(payload)
         text = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
         raw = text.encode()
         self._write(b"%x\r\n%s\r\n" % (len(raw), raw))
 
     def end_stream(self) -> None:
+        self.complete()
         self._write(b"0\r\n\r\n")
 
     def drop(self) -> None:
         """Close the connection abruptly (no response, or a stream cut short)."""
+        self.complete()
         self.handler.close_connection = True
         self.status = self.record.status = self.status or 0
         with contextlib.suppress(OSError):
@@ -466,13 +482,17 @@ class HttpDouble:
             started=time.monotonic(),
         )
         exchange = Exchange(handler, record)
-        prediction = path in self.prediction_paths
-        with self.lock:
-            self._log.append(record)
-            if prediction:
+        if path in self.prediction_paths:
+            with self.lock:
                 self._in_flight += 1
                 self._peak = max(self._peak, self._in_flight)
                 record.in_flight_at_start = self._in_flight
+            # A request stops counting just BEFORE the bytes that let the client finish are written: counted
+            # after them, the client could already have sent its next request (its slot freed) while this
+            # thread had not yet decremented, and the peak would show one request too many.
+            exchange.on_complete = self._request_done
+        with self.lock:
+            self._log.append(record)
         try:
             self._dispatch(exchange, raw)
         except (BrokenPipeError, ConnectionResetError):
@@ -480,9 +500,11 @@ class HttpDouble:
         finally:
             record.finished = time.monotonic()
             record.status = exchange.status
-            if prediction:
-                with self.lock:
-                    self._in_flight -= 1
+            exchange.complete()
+
+    def _request_done(self) -> None:
+        with self.lock:
+            self._in_flight -= 1
 
     def _dispatch(self, exchange: Exchange, raw: bytes) -> None:
         record = exchange.record

@@ -219,11 +219,14 @@ class OllamaDouble(HttpDouble):
                 return
             if index and self.token_latency:
                 time.sleep(self.token_latency)
+            if line.get("done") and exchange.drop_after is None:
+                exchange.complete()  # the client may stop at the "done" line
             raw = (json.dumps(line) + "\n").encode()
             handler.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
         if exchange.drop_after is not None:  # a drop armed beyond the last line still cuts the stream
             exchange.drop()
             return
+        exchange.complete()
         handler.wfile.write(b"0\r\n\r\n")
 
     # -- embeddings -------------------------------------------------------------------------------------

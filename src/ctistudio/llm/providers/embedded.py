@@ -156,6 +156,14 @@ class EmbeddedProvider(LlamaCppServerProvider):
             return "in-process llama-server (starts on first use)"
         return self.engine.url + "/v1"
 
+    in_process = True
+
+    def context_fix(self, model: str, size: int) -> str:
+        return (
+            f"Set CTISTUDIO_EMBEDDED_N_CTX={size} (or more; the model was trained for up to 32,768) and restart "
+            "ctistudio, or shorten the input."
+        )
+
     def fix_for(self, kind: str) -> str | None:
         if kind == "context":
             return (

@@ -121,6 +121,10 @@ class LlamaCppProvider(Provider):
     """A GGUF model run by llama-cpp-python inside this process."""
 
     name = "llamacpp"
+    in_process = True
+
+    def context_fix(self, model: str, size: int) -> str:
+        return f"Set LLAMACPP_N_CTX={size} (or more) and restart ctistudio, or shorten the input."
 
     def __init__(
         self,

@@ -52,6 +52,12 @@ class LlamaCppServerProvider(OpenAICompatibleProvider):
         self.in_flight = 0
         self.peak_in_flight = 0
 
+    def context_fix(self, model: str, size: int) -> str:
+        return (
+            f"Restart llama-server with {size:,} tokens per request: `--ctx-size {size} --parallel 1`, or "
+            f"`--ctx-size {size * 4} --parallel 4` (each slot gets ctx-size / parallel unless --kv-unified)."
+        )
+
     def fix_for(self, kind: str) -> str | None:
         url = self.transport.candidates[0]
         return {

@@ -37,7 +37,13 @@ class LoadResult(BaseModel):
     reused: bool
     load_time_seconds: float | None = None
     unloaded: list[str] = Field(default_factory=list)
+    # smaller instances that could not be unloaded (instance → the server's reason); they stay loaded
+    kept: dict[str, str] = Field(default_factory=dict)
     method: str = "rest"  # rest | lms
+
+
+class _EndpointMissing(BadRequest):
+    """The server has no such native endpoint (an LM Studio older than the API that defines it)."""
 
 
 class LMStudioProvider(OpenAICompatibleProvider):
@@ -48,6 +54,12 @@ class LMStudioProvider(OpenAICompatibleProvider):
         kwargs.setdefault("embedding_fallback_hosts", EMBEDDING_FALLBACK_HOSTS)
         super().__init__(base_url, **kwargs)
         self.max_context = max_context
+
+    def context_fix(self, model: str, size: int) -> str:
+        return (
+            f"Load the model with a larger window: `ctistudio llm load {model} --context-length {size}` "
+            f"(or `lms load {model} --context-length {size}`, or the Context tab in LM Studio, then reload)."
+        )
 
     def fix_for(self, kind: str) -> str | None:
         # The seed's troubleshooting table, one line each.
@@ -93,7 +105,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
                 status_code=response.status_code,
             ) from exc
         if isinstance(data, dict) and "error" in data and _UNEXPECTED_ENDPOINT.search(str(data["error"])):
-            raise BadRequest(
+            raise _EndpointMissing(
                 f"this LM Studio has no {method} {path} (an older version)",
                 provider=self.name,
                 url=str(response.url),
@@ -207,21 +219,15 @@ class LMStudioProvider(OpenAICompatibleProvider):
             if best is None and context_length is None:
                 instance = info.instances[0] if info.instances else model
                 return LoadResult(model=model, instance_id=instance, context_length=info.context_length, reused=True)
-        unloaded: list[str] = []
         too_small = list(info.instances) if info is not None and info.loaded else []
         body: dict[str, Any] = {"model": model}
         if context_length:
             body["config"] = {"context_length": context_length}
+        unloaded, kept = await self._unload_all(too_small)
         try:
-            for instance in too_small:
-                await self._native("POST", "/api/v1/models/unload", {"instance_id": instance})
-                unloaded.append(instance)
             data = await self._native("POST", "/api/v1/models/load", body)
-        except BadRequest as error:
-            if error.status_code == 404:  # no v1 REST API: an LM Studio older than 0.4
-                remaining = [i for i in too_small if i not in unloaded]
-                return await self._load_with_lms(model, context_length, ttl, unloaded, remaining)
-            raise
+        except _EndpointMissing:  # no v1 REST API at all: an LM Studio older than 0.4
+            return await self._load_with_lms(model, context_length, ttl, unloaded, kept)
         config = data.get("config") or {}
         return LoadResult(
             model=model,
@@ -230,12 +236,44 @@ class LMStudioProvider(OpenAICompatibleProvider):
             reused=False,
             load_time_seconds=data.get("load_time_seconds"),
             unloaded=unloaded,
+            kept=kept,
         )
 
+    async def _unload_all(self, instances: list[str]) -> tuple[list[str], dict[str, str]]:
+        """Unload ``instances`` (REST, else ``lms unload``); returns (unloaded, kept → why it stayed).
+
+        An instance that cannot be unloaded is not fatal: loading again then stacks a second instance with
+        the asked-for window next to it (what `lms load` does), and the result says which one to use.
+        """
+        unloaded: list[str] = []
+        kept: dict[str, str] = {}
+        lms = shutil.which("lms")
+        for instance in instances:
+            try:
+                await self._native("POST", "/api/v1/models/unload", {"instance_id": instance})
+                unloaded.append(instance)
+                continue
+            except _EndpointMissing:
+                kept[instance] = "this LM Studio has no POST /api/v1/models/unload"
+            except BadRequest as error:
+                kept[instance] = f"POST /api/v1/models/unload answered {error.status_code}: {error.message}"
+            if lms is not None:
+                try:
+                    await self._run_lms([lms, "unload", instance])
+                except BadRequest as error:
+                    kept[instance] += f"; `lms unload` failed too: {error.message}"
+                    continue
+                unloaded.append(instance)
+                del kept[instance]
+        for instance, reason in kept.items():
+            log.warning("lmstudio: could not unload %s (%s); loading a second instance next to it", instance, reason)
+        return unloaded, kept
+
     async def _load_with_lms(
-        self, model: str, context_length: int | None, ttl: int | None, unloaded: list[str], to_unload: list[str]
+        self, model: str, context_length: int | None, ttl: int | None, unloaded: list[str], kept: dict[str, str]
     ) -> LoadResult:
-        """Older LM Studio without the v1 REST API: use the ``lms`` CLI when it is installed."""
+        """Older LM Studio without the v1 REST API: use the ``lms`` CLI when it is installed (the smaller
+        instances were already unloaded with it by :meth:`_unload_all`)."""
         lms = shutil.which("lms")
         if lms is None:
             raise BadRequest(
@@ -244,9 +282,6 @@ class LMStudioProvider(OpenAICompatibleProvider):
                 fix=f"Update LM Studio, or run `lms load {model} --context-length {context_length or 16384}` "
                 "where LM Studio runs, or set the Context Length in LM Studio's UI and reload.",
             )
-        for instance in to_unload:  # `lms load` would stack a second instance next to a too-small one
-            await self._run_lms([lms, "unload", instance])
-            unloaded.append(instance)
         args = [lms, "load", model, "--yes"]
         if context_length:
             args += ["--context-length", str(context_length)]
@@ -259,6 +294,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
             context_length=context_length,
             reused=False,
             unloaded=unloaded,
+            kept=kept,
             method="lms",
         )
 

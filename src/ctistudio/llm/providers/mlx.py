@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ctistudio.llm.context import context_fix
-from ctistudio.llm.errors import ContextOverflow, ModelNotLoaded, ProviderUnavailable
+from ctistudio.llm.context import window_for
+from ctistudio.llm.errors import ContextOverflow, ModelNotLoaded, PlatformUnsupported
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.providers.threaded import AnswerStream, iterate_in_thread
 from ctistudio.llm.types import ChatRequest, ChatResult, Health, ModelInfo, StreamDelta, Timings, Usage
@@ -33,6 +33,16 @@ def is_apple_silicon() -> bool:
 
 def platform_note() -> str:
     return f"MLX runs only on Apple Silicon (macOS arm64); this machine is {platform.system()} {platform.machine()}"
+
+
+PLATFORM_FIX = (
+    "On a Mac with Apple Silicon: `pip install mlx-lm` and set MLX_MODEL_PATH. On this machine: unset "
+    "MLX_ENABLED and use llama.cpp, LM Studio or the embedded engine."
+)
+
+
+def platform_error() -> PlatformUnsupported:
+    return PlatformUnsupported(platform_note(), fix=PLATFORM_FIX, provider="mlx")
 
 
 @dataclass
@@ -114,6 +124,10 @@ class MLXProvider(Provider):
     """An MLX model in this process. ``engine`` defaults to mlx-lm; tests pass a fake."""
 
     name = "mlx"
+    in_process = True
+
+    def context_fix(self, model: str, size: int) -> str:
+        return f"Use an MLX model with a window of at least {size:,} tokens (MLX_MODEL_PATH), or shorten the input."
 
     def __init__(self, model_path: str, *, engine: MLXEngine | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("default_model", Path(model_path).name)
@@ -136,9 +150,7 @@ class MLXProvider(Provider):
     def _load(self) -> MLXEngine:
         if self.engine is None:
             if not is_apple_silicon():
-                raise ProviderUnavailable(
-                    platform_note(), fix="Unset MLX_ENABLED, or use llama.cpp / LM Studio.", provider=self.name
-                )
+                raise platform_error()
             self.engine = MlxLmEngine()
         if not self._loaded:
             try:
@@ -175,7 +187,7 @@ class MLXProvider(Provider):
                 context_length=window,
                 model=request.model,
                 provider=self.name,
-                fix=context_fix(request.model or "MODEL", tokens + request.max_tokens, "mlx"),
+                fix=self.context_fix(request.model or "MODEL", window_for(tokens + request.max_tokens, request.task)),
             )
         return tokens
 
@@ -256,6 +268,8 @@ class MLXProvider(Provider):
         return (await asyncio.to_thread(self._engine)).context_length
 
     async def models(self) -> list[ModelInfo]:
+        if self.engine is None and not is_apple_silicon():
+            raise platform_error()
         return [
             ModelInfo(
                 id=self.default_model or self.model_path,
@@ -272,7 +286,7 @@ class MLXProvider(Provider):
 
     async def health(self) -> Health:
         if self.engine is None and not is_apple_silicon():
-            return Health(provider=self.name, ok=False, detail=platform_note())
+            return Health(provider=self.name, ok=False, detail=platform_note(), fix=PLATFORM_FIX)
         if self.engine is None and not self._model_present():
             return Health(provider=self.name, ok=False, detail=f"no MLX model at {self.model_path}")
         return Health(provider=self.name, ok=True, detail=f"in-process ({Path(self.model_path).name})")

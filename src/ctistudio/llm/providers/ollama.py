@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ctistudio.llm.context import window_for
 from ctistudio.llm.errors import BadOutput, LLMError, ProviderError, ProviderUnavailable
 from ctistudio.llm.provider import TOKENS_PER_MESSAGE_ESTIMATE
 from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
@@ -28,16 +29,12 @@ from ctistudio.llm.types import ChatRequest, ChatResult, EmbeddingResult, Health
 
 log = logging.getLogger(__name__)
 
-# The least context each task gets, whatever its prompt (a rubric plus an article needs room to breathe).
-TASK_MIN_CONTEXT = {"rank": 8192, "extract": 8192, "sigma": 8192, "chat": 4096, "embed": 2048}
 NS = 1e9
 
 
 def context_for(need: int, *, task: str, trained: int | None) -> int:
     """``num_ctx`` for a request needing ``need`` tokens: ≥ task minimum, power of two, ≤ trained window."""
-    size = 2048
-    while size < max(need, TASK_MIN_CONTEXT.get(task, 4096)):
-        size *= 2
+    size = window_for(need, task)
     return min(size, trained) if trained else size
 
 
@@ -48,6 +45,12 @@ class OllamaProvider(OpenAICompatibleProvider):
     def __init__(self, base_url: str, **kwargs: Any) -> None:
         super().__init__(base_url.rstrip("/"), **kwargs)
         self._trained: dict[str, int | None] = {}
+
+    def context_fix(self, model: str, size: int) -> str:
+        # num_ctx is set per request (up to the trained window): only another model widens it.
+        return (
+            f"Use a model trained for at least {size:,} tokens of context (`ollama show MODEL`), or shorten the input."
+        )
 
     def fix_for(self, kind: str) -> str | None:
         return {
