@@ -38,6 +38,7 @@ class AttackCatalog:
     software: dict[str, str]  # "S0002" -> name
     mitigations: dict[str, str]  # "M1013" -> name
     retired: dict[str, str] = field(default_factory=dict)  # ID -> "revoked" | "deprecated"
+    technique_tactics: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "T1059.001" -> ("execution",)
 
     def describe(self, tag_name: str) -> str | None:
         """Human name of an ATT&CK tag name (``t1059.001``, ``execution``, ``g0016``); None if unknown."""
@@ -174,6 +175,11 @@ def attack_catalog() -> AttackCatalog:
         software=table(data["software"]["software"]),
         mitigations=table(data["mitigations"]["mitigations"]),
         retired=retired,
+        technique_tactics={
+            p["external_id"].upper(): tuple(p.get("tactics") or ())
+            for p in data["patterns"]["attack_patterns"]
+            if not (p.get("revoked") or p.get("deprecated"))
+        },
     )
 
 
