@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("ctistudio.cli.chat", "register"),
     "rag": ("ctistudio.cli.rag", "group"),
     "bench": ("ctistudio.cli.bench", "register"),
+    "export": ("ctistudio.cli.export", "group"),
 }
 
 

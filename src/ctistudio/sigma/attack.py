@@ -183,6 +183,41 @@ def attack_catalog() -> AttackCatalog:
     )
 
 
+@dataclass(frozen=True)
+class TechniqueRef:
+    """A current technique as exports cite it: MITRE's own STIX id, its name, page and tactics."""
+
+    technique_id: str  # "T1218.005"
+    stix_id: str  # "attack-pattern--…" (the id in MITRE's enterprise-attack bundle)
+    name: str
+    url: str
+    tactics: tuple[str, ...]
+
+
+@cache
+def technique_refs() -> dict[str, TechniqueRef]:
+    """Every current (not revoked, not deprecated) technique of the packaged data, by ID (``T1218.005``)."""
+    _, data = _package_data()
+    return {
+        p["external_id"].upper(): TechniqueRef(
+            technique_id=p["external_id"].upper(),
+            stix_id=p["stix_id"],
+            name=p["name"],
+            url=p.get("url") or "",
+            tactics=tuple(p.get("tactics") or ()),
+        )
+        for p in data["patterns"]["attack_patterns"]
+        if not (p.get("revoked") or p.get("deprecated"))
+    }
+
+
+@cache
+def tactic_names() -> dict[str, str]:
+    """Tactic short name → display name (``defense-evasion`` → ``Defense Evasion``)."""
+    _, data = _package_data()
+    return {t["shortname"]: t["name"] for t in data["infrastructure"]["tactics"]}
+
+
 # Tactic short names of ATT&CK releases newer than the packaged data (v19 split Defense Evasion into
 # Stealth and Defense Impairment; SigmaHQ tags rules with them). Tags with these names, or with technique
 # IDs just above the packaged data's highest ID, are reported as unverified warnings instead of errors.
