@@ -78,10 +78,29 @@ def test_hashes_and_hunt_queries():
     assert (query.language, query.value) == ("spl", "index=sysmon EventCode=1")
 
 
-def test_service_and_task_candidates_come_from_their_commands():
-    found = pre_extract(demo_article())
-    assert len(found.of("scheduled_task")) == 1 and len(found.of("service")) == 1
-    assert found.of("service")[0].value.startswith("sc.exe create LanternSvc")
+def test_service_and_task_candidates_are_named_with_their_binary():
+    article = demo_article()
+    found = pre_extract(article)
+    [service] = found.of("service")  # named by `sc.exe create` and by its registry key: one candidate
+    assert service.value == "LanternSvc"
+    assert service.attribute_map()["image_path"].endswith("lanternsvc.dll,DllRegister")
+    assert service.evidence(article).startswith("sc.exe create LanternSvc binPath=")
+    [task] = found.of("scheduled_task")
+    assert task.value == "Microsoft\\Windows\\Maintenance\\LanternSync"
+    assert task.attribute_map()["command"].startswith("rundll32.exe C:\\Users\\Public")
+
+
+def test_registry_candidates_carry_the_value_a_command_sets():
+    article = demo_article()
+    keys = {c.value: c.attribute_map() for c in pre_extract(article).of("registry")}
+    wdigest = keys["HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest"]
+    assert wdigest == {"value_name": "UseLogonCredential", "type": "REG_DWORD", "data": "1"}
+    text = (
+        "Set-ItemProperty -Path 'HKCU:\\Software\\Classes\\ms-settings\\Shell\\Open\\command' "
+        "-Name DelegateExecute -Value ''"
+    )
+    [key] = pre_extract(text).of("registry")
+    assert key.attribute_map()["value_name"] == "DelegateExecute"
 
 
 def test_attention_snippets_are_bounded_and_around_the_candidates():

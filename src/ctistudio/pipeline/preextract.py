@@ -1,4 +1,5 @@
-"""Deterministic pre-extractor: regexes for command lines, registry paths, hashes, IPs, domains and URLs.
+"""Deterministic pre-extractor: command lines, process lineage, registry paths, services, scheduled tasks,
+hunt queries, hashes, IPs, domains and URLs, each a verbatim span of the article.
 
 Two jobs. It points the extraction sub-agents at the parts of a long article that matter (attention
 snippets survive even when the article itself must be truncated to fit a small context window), and it is
@@ -10,9 +11,15 @@ them refanged.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ctistudio.pipeline.candidates import Candidate
+from ctistudio.pipeline.hunt_queries import find_hunt_queries
+from ctistudio.pipeline.lineage import find_lineage
 from ctistudio.pipeline.normalise import normalise_item, refang
+from ctistudio.pipeline.persistence import find_scheduled_tasks, find_services
+
+__all__ = ["Candidate", "PreExtraction", "attention_snippets", "find_hunt_queries", "pre_extract"]
 
 
 def _words(text: str) -> list[str]:
@@ -93,29 +100,6 @@ _NOT_TLDS = set(
         "local lan internal example invalid test"
     )
 )
-
-# -- hunt queries in code blocks -------------------------------------------------------------------------
-_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
-_QUERY_LANGUAGES = [
-    ("sigma", re.compile(r"^\s*detection\s*:", re.M)),
-    ("eql", re.compile(r"\b(?:process|file|registry|network|any)\s+where\b|\bsequence\s+by\b", re.I)),
-    ("spl", re.compile(r"\b(?:index|sourcetype)\s*=|\|\s*(?:tstats|stats|table)\b", re.I)),
-    ("kql", re.compile(r"\|\s*where\b|\b(?:Device\w+Events|SecurityEvent|Sysmon\w*)\b|=~|\bhas_any\b", re.I)),
-]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One verbatim span of the article that looks like an observable. ``value`` is refanged."""
-
-    kind: str  # cmdline | registry | ip | domain | url | hash | scheduled_task | service | hunt_query
-    value: str
-    start: int
-    end: int
-    language: str | None = None  # hunt queries: kql | spl | eql | sigma
-
-    def quote(self, article: str) -> str:
-        return article[self.start : self.end]
 
 
 def _trim(text: str, keep: str = "") -> str:
@@ -226,8 +210,33 @@ def find_registry_paths(article: str) -> list[Candidate]:
                 text += "\\"
         text = _trim(text)
         if text.count("\\") >= 1:
-            found.append(Candidate("registry", _canonical_key(text), start, start + len(text)))
+            line_end = article.find("\n", start + len(text))
+            rest = article[start + len(text) : len(article) if line_end < 0 else line_end]
+            attributes = _registry_value(rest)
+            found.append(Candidate("registry", _canonical_key(text), start, start + len(text), attributes=attributes))
     return found
+
+
+_REG_SWITCHES = {
+    "value_name": re.compile(r"^[^|&\n]*?\s/v\s+(\"[^\"]*\"|\S+)", re.I),
+    "type": re.compile(r"^[^|&\n]*?\s/t\s+(\w+)", re.I),
+    "data": re.compile(r"^[^|&\n]*?\s/d\s+(\"[^\"]*\"|\S+)", re.I),
+}
+_PS_PARAMETERS = {
+    "value_name": re.compile(r"^[^|;\n]*?\s-Name\s+(\"[^\"]*\"|'[^']*'|\S+)", re.I),
+    "type": re.compile(r"^[^|;\n]*?\s-(?:Property)?Type\s+(\w+)", re.I),
+    "data": re.compile(r"^[^|;\n]*?\s-Value\s+(\"[^\"]*\"|'[^']*'|\S+)", re.I),
+}
+
+
+def _registry_value(rest: str) -> tuple[tuple[str, str], ...]:
+    """The value a command sets under a key: ``/v NAME /t TYPE /d DATA`` (reg.exe) or ``-Name``/``-Value``
+    (PowerShell), read from the rest of the line after the key."""
+    for patterns in (_REG_SWITCHES, _PS_PARAMETERS):
+        found = {name: m.group(1).strip("\"'") for name, p in patterns.items() if (m := p.search(rest))}
+        if "value_name" in found:
+            return tuple(found.items())
+    return ()
 
 
 def _canonical_key(path: str) -> str:
@@ -279,30 +288,6 @@ def find_hashes(article: str) -> list[Candidate]:
     ]
 
 
-def find_hunt_queries(article: str) -> list[Candidate]:
-    found = []
-    for match in _FENCE.finditer(article):
-        body = match.group(1).strip()
-        for language, pattern in _QUERY_LANGUAGES:
-            if body and pattern.search(body):
-                start = article.index(body, match.start())
-                found.append(Candidate("hunt_query", body, start, start + len(body), language=language))
-                break
-    return found
-
-
-def _classify_commands(commands: list[Candidate]) -> list[Candidate]:
-    """Scheduled-task and service commands are also candidates of their own kind."""
-    extra = []
-    for c in commands:
-        lower = c.value.lower()
-        if re.search(r"\bschtasks(?:\.exe)?\b.*\s/create\b|register-scheduledtask|new-scheduledtask", lower):
-            extra.append(Candidate("scheduled_task", c.value, c.start, c.end))
-        if re.search(r"\bsc(?:\.exe)?\s+(?:create|config)\b|new-service\b", lower):
-            extra.append(Candidate("service", c.value, c.start, c.end))
-    return extra
-
-
 @dataclass
 class PreExtraction:
     """Everything the regexes found, by kind, in article order, without duplicates."""
@@ -320,27 +305,32 @@ class PreExtraction:
 
 
 def pre_extract(article: str) -> PreExtraction:
-    """Run every pattern over ``article``; duplicates (same kind, same normalised value) are dropped."""
+    """Run every finder over ``article``; duplicates (same kind, same normalised value) are merged, the first
+    one kept with the attributes of the others added (a service named by ``sc create`` and by its key)."""
     queries = find_hunt_queries(article)
     query_spans = [(q.start, q.end) for q in queries]
     commands = [c for c in find_command_lines(article) if not _inside(c.start, query_spans)]
     registry = [r for r in find_registry_paths(article) if not _inside(r.start, query_spans)]
     everything = [
         *commands,
-        *_classify_commands(commands),
+        *find_lineage(article, commands),
+        *find_services(article),
+        *find_scheduled_tasks(article),
         *registry,
         *find_network(article),
         *find_hashes(article),
         *queries,
     ]
-    seen: set[tuple[str, str]] = set()
-    unique = []
+    unique: dict[tuple[str, str], Candidate] = {}
     for candidate in sorted(everything, key=lambda c: (c.start, c.kind)):
         key = (candidate.kind, normalise_item(candidate.value))
-        if key not in seen:
-            seen.add(key)
-            unique.append(candidate)
-    return PreExtraction(unique)
+        first = unique.get(key)
+        if first is None:
+            unique[key] = candidate
+        elif candidate.attributes:
+            merged = {**candidate.attribute_map(), **first.attribute_map()}
+            unique[key] = replace(first, attributes=tuple(merged.items()))
+    return PreExtraction(list(unique.values()))
 
 
 def attention_snippets(article: str, candidates: list[Candidate], *, radius: int = 160, budget: int = 2400) -> str:
