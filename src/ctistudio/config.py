@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     password_hash: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_PASSWORD_HASH"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_SECRET_KEY"))
 
+    # -- publishing rules (ctistudio queue publish) ------------------------------------------------
+    github_token: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_GITHUB_TOKEN"))
+    gitlab_token: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_GITLAB_TOKEN"))
+    github_api_url: str = Field("https://api.github.com", validation_alias=_env("CTISTUDIO_GITHUB_API_URL"))
+    gitlab_url: str = Field("https://gitlab.com", validation_alias=_env("CTISTUDIO_GITLAB_URL"))
+
     # -- LMSTUDIO_CONTEXT_LENGTH_<model_slug> ------------------------------------------------------
     context_lengths: dict[str, int] = Field(default_factory=dict, validation_alias=_env("CTISTUDIO_CONTEXT_LENGTHS"))
 
@@ -189,6 +195,8 @@ class Settings(BaseSettings):
         "anthropic_base_url",
         "lmstudio_embedding_url",
         "pypi_index_url",
+        "github_api_url",
+        "gitlab_url",
     )
     @classmethod
     def _http_url(cls, value: str) -> str:

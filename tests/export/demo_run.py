@@ -1,9 +1,9 @@
 """The demo article's run, as the export, publish and MCP tests use it.
 
-The pipeline runs for real on the LM Studio double: rank and extraction are answered by a small scripted
-analyst (network indicators, a Run key, the OneNote → mshta chain); the Sigma step's answers are the
-double's defaults. Then the run's rules are set to two rules written for the demo article (the sigma
-step's own storage function), so these tests do not depend on how the generator phrases its rules.
+The pipeline runs for real on the LM Studio double (rank answered by a small scripted analyst, every other
+step by the double's defaults). Then the run's observables and rules are set to known items (network
+indicators, a Run key) and two rules written for the demo article, with the extract and sigma steps' own
+storage functions, so these tests do not depend on how the extractors and the generator phrase answers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ctistudio.pipeline.service import PipelineService
 from ctistudio.sigma import validate_rule
 from ctistudio.store import Store
 from ctistudio.store.rules import NewRule, store_run_rules
-from ctistudio.store.runs import get_run
+from ctistudio.store.runs import get_run, replace_observables
 from ctistudio.testing.lmstudio_double import ChatCall
 
 RANK = {
@@ -139,5 +139,18 @@ def run_demo(settings: Settings, store: Store, article_id: int) -> int:
     run_id = asyncio.run(go())
     with store.session() as session:
         run = get_run(session, run_id)
+        items = [
+            {
+                "kind": kind,
+                "value": item["value"],
+                "source_evidence": item["source_evidence"],
+                "confidence": 0.9,
+                "extractor": "model",
+                "extra": {"kind": item["kind"]} if "kind" in item else {},
+            }
+            for kind, answer in (("network", NETWORK), ("registry", REGISTRY))
+            for item in answer["items"]
+        ]
+        replace_observables(session, run_id, run.article_id, items)
         store_run_rules(session, run_id, run.article_id, [new_rule(text) for text in DEMO_RULES])
     return run_id

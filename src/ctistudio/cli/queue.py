@@ -1,4 +1,4 @@
-"""``ctistudio queue``: the review queue of generated Sigma rules — list, show, approve, reject, edit, export,
+"""``ctistudio queue``: the review queue of generated Sigma rules — list, show, approve, reject, edit, export, publish,
 convert."""
 
 from __future__ import annotations
@@ -178,3 +178,45 @@ def convert_command(
         return
     for query in conversion.queries:
         sys.stdout.write(query + "\n")
+
+
+@app.command("publish")
+@cli_errors
+def publish_command(
+    repo: str = typer.Option(..., "--repo", help="The rules repository: a local path or a URL git can push to."),
+    branch: str | None = typer.Option(
+        None, "--branch", help="Branch to commit to (default: the repository's; with --pr: ctistudio/sigma-rules)."
+    ),
+    pr: str | None = typer.Option(None, "--pr", help="Also open a pull/merge request: github or gitlab."),
+    project: str | None = typer.Option(
+        None, "--pr-project", help="OWNER/NAME on the forge (default: read from the --repo URL)."
+    ),
+    rule_ids: list[int] = typer.Option(None, "--rule", help="Only these approved rules (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Commit the approved rules into a git repository in SigmaHQ's layout, push, optionally open a PR/MR.
+
+    Rules the repository already has (same id, or a duplicate by the similarity index) are skipped;
+    nothing new means no commit."""
+    from ctistudio.publish.service import PublishRequest, publish_approved
+    from ctistudio.store import Store
+
+    if pr is not None and pr not in ("github", "gitlab"):
+        raise InvalidInput(f"--pr {pr!r} is not a forge ctistudio knows", fix="Use --pr github or --pr gitlab.")
+    request = PublishRequest(repo=repo, branch=branch, pr=pr, project=project, rule_ids=rule_ids or None)
+    with Store(settings()) as store:
+        report = publish_approved(store, settings(), request)
+    if as_json:
+        print_json(report)
+        return
+    for item in report.published:
+        console.print(f"added {item.path} ({item.title})", highlight=False)
+    for skipped in report.skipped:
+        console.print(f"[dim]skipped {skipped.title}: {skipped.reason}[/]", highlight=False)
+    if report.commit is None:
+        err_console.print(f"nothing new to publish to {report.repository} ({report.branch})")
+        return
+    err_console.print(f"commit {report.commit[:12]} pushed to {report.repository} ({report.branch})")
+    if report.pull_request is not None:
+        verb = "opened" if report.pull_request.created else "updated"
+        err_console.print(f"{report.pull_request.forge} request {verb}: {report.pull_request.url}")

@@ -100,6 +100,14 @@ def ioc_csv(export: ExportSet) -> str:
     for ioc in iocs:
         article = export.article(ioc.article_id)
         category = "Network activity" if ioc.type in ("ipv4", "ipv6", "domain", "url") else "Payload delivery"
-        writer.writerow([MISP_TYPES[ioc.type], ioc.value, category, "1", (ioc.evidence or "")[:300],
-                         (article.url or article.title) if article else ""])  # fmt: skip
+        writer.writerow(
+            [
+                MISP_TYPES[ioc.type],
+                ioc.value,
+                category,
+                "1",
+                (ioc.evidence or "")[:300],
+                (article.url or article.title) if article else "",
+            ]
+        )
     return out.getvalue()

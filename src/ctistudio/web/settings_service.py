@@ -48,6 +48,7 @@ GROUPS: dict[str, list[str]] = {
     "Ollama": ["ollama_url", "ollama_model", "ollama_embedding_model"],
     "OpenAI-compatible server": ["openai_compat_url", "openai_compat_model", "openai_compat_api_key"],
     "Cloud": ["openai_api_key", "openai_model", "anthropic_api_key", "anthropic_model"],
+    "Publishing": ["github_token", "github_api_url", "gitlab_token", "gitlab_url"],
 }
 EDITABLE: list[str] = [name for fields in GROUPS.values() for name in fields]
 # Model names: dropdowns filled from the live model list.
@@ -199,6 +200,10 @@ LABELS: dict[str, str] = {
     "openai_api_key": "OpenAI API key",
     "anthropic_api_key": "Anthropic API key",
     "openai_compat_api_key": "API key",
+    "github_token": "GitHub token (pull requests)",
+    "github_api_url": "GitHub API URL",
+    "gitlab_token": "GitLab token (merge requests)",
+    "gitlab_url": "GitLab URL",
 }
 # Settings group → providers whose "Test Connection" button it shows.
 GROUP_PROVIDERS: dict[str, list[str]] = {
