@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.export.demo_run import respond, run_demo
+from tests.export.demo_run import run_demo
 
 from ctistudio.config import load_settings
 from ctistudio.pipeline.review import ReviewQueue
@@ -22,7 +22,6 @@ DEMO_URL = "https://example.org/ctistudio/demo/operation-paper-lantern"
 @pytest.fixture
 def analyst(monkeypatch: pytest.MonkeyPatch) -> Iterator[LMStudioDouble]:
     with LMStudioDouble() as double:
-        double.responder = respond
         for key, value in double.env().items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("LLM_PROVIDER", "lmstudio")

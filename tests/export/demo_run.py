@@ -1,7 +1,7 @@
 """The demo article's run, as the export, publish and MCP tests use it.
 
-The pipeline runs for real on the LM Studio double (rank answered by a small scripted analyst, every other
-step by the double's defaults). Then the run's observables and rules are set to known items (network
+The pipeline runs for real on the LM Studio double, answered by the double's defaults and forced past the
+rank gate. Then the run's observables and rules are set to known items (network
 indicators, a Run key) and two rules written for the demo article, with the extract and sigma steps' own
 storage functions, so these tests do not depend on how the extractors and the generator phrase answers.
 """
@@ -9,7 +9,6 @@ storage functions, so these tests do not depend on how the extractors and the ge
 from __future__ import annotations
 
 import asyncio
-import json
 
 from ctistudio.config import Settings
 from ctistudio.llm import Gateway
@@ -18,14 +17,7 @@ from ctistudio.sigma import validate_rule
 from ctistudio.store import Store
 from ctistudio.store.rules import NewRule, store_run_rules
 from ctistudio.store.runs import get_run, replace_observables
-from ctistudio.testing.lmstudio_double import ChatCall
 
-RANK = {
-    "score": 8,
-    "band": "high",
-    "reasons": ["Verbatim command lines", "Network indicators"],
-    "evidence": ["powershell.exe -nop -w hidden -ep bypass -enc"],
-}
 NETWORK = {
     "items": [
         {"value": "lantern-sync.workers.dev", "kind": "domain", "confidence": "high",
@@ -45,7 +37,6 @@ REGISTRY = {
          "justification": "Run key persistence"},
     ]
 }  # fmt: skip
-AGENTS = {"NETWORK INDICATORS": NETWORK, "REGISTRY ARTEFACTS": REGISTRY}
 
 ONENOTE_RULE = """title: OneNote Spawning Mshta
 id: 5f0c1a2e-8d6b-4c3a-9e7f-1b2c3d4e5f60
@@ -98,19 +89,6 @@ level: high
 DEMO_RULES = (ONENOTE_RULE, RUN_KEY_RULE)
 
 
-def respond(call: ChatCall) -> str | None:
-    if "SIGMA HUNTABILITY" in call.system:
-        return json.dumps(RANK)
-    for message in call.messages:
-        content = str(message.get("content") or "")
-        if content.startswith("Task: "):
-            for name, answer in AGENTS.items():
-                if content.startswith(f"Task: {name}"):
-                    return json.dumps(answer)
-            return json.dumps({"items": []})
-    return None
-
-
 def new_rule(text: str) -> NewRule:
     result = validate_rule(text)
     assert result.valid, [i.message for i in result.errors]
@@ -132,7 +110,7 @@ def run_demo(settings: Settings, store: Store, article_id: int) -> int:
     async def go() -> int:
         async with Gateway(settings) as gateway:
             service = PipelineService(settings, store, gateway)
-            run_id = await service.start_run(article_id, provider="lmstudio")
+            run_id = await service.start_run(article_id, provider="lmstudio", force=True)
             assert await service.wait(run_id) == "succeeded", service.run_view(run_id).error
             return run_id
 

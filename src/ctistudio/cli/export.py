@@ -6,6 +6,7 @@ Each command takes what to export — ``--article N``, ``--run N`` or ``--approv
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,12 +62,15 @@ def stix_command(
     from ctistudio.export.stix import bundle_counts, stix_problems
 
     document = render(_selection(article, run_id, approved), "stix")
-    errors, warnings = stix_problems(document.text)
-    if errors:  # never hand out a bundle OASIS's validator refuses
-        raise RuntimeError("the STIX bundle does not validate: " + "; ".join(errors[:5]))
+    checked = ""
+    if importlib.util.find_spec("stix2validator") is not None:  # installed with the development dependencies
+        errors, warnings = stix_problems(document.text)
+        if errors:  # never hand out a bundle OASIS's validator refuses
+            raise RuntimeError("the STIX bundle does not validate: " + "; ".join(errors[:5]))
+        checked = f"; stix2-validator: valid ({len(warnings)} best-practice warnings)"
     _write(document, output)
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(bundle_counts(document.text).items()))
-    err_console.print(f"STIX 2.1 bundle: {counts}; stix2-validator: valid ({len(warnings)} best-practice warnings)")
+    err_console.print(f"STIX 2.1 bundle: {counts}{checked}")
 
 
 @app.command("misp")

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rag": ("ctistudio.cli.rag", "group"),
     "bench": ("ctistudio.cli.bench", "register"),
     "export": ("ctistudio.cli.export", "group"),
+    "mcp": ("ctistudio.cli.mcp", "register"),
 }
 
 

@@ -1,0 +1,1 @@
+"""ctistudio as an MCP server: see :mod:`ctistudio.mcp_server.server`."""
