@@ -27,16 +27,14 @@ import time
 from typing import NamedTuple
 
 import httpx
-from pydantic import ValidationError
 
 from ctistudio.config import load_settings
 from ctistudio.llm import Gateway
 from ctistudio.llm.errors import BadOutput
-from ctistudio.llm.structured import extract_json
+from ctistudio.llm.structured import parse_structured
 from ctistudio.modelhub import DEFAULT_CHAT_MODEL, ModelInstaller
-from ctistudio.pipeline.models import RankAnswer
 from ctistudio.pipeline.prompts import load_prompt
-from ctistudio.pipeline.rank import RANK_MAX_TOKENS, rank_messages
+from ctistudio.pipeline.rank import RANK_MAX_TOKENS, rank_request
 from ctistudio.resources import demo_article
 
 GOAL = 0.95
@@ -45,7 +43,7 @@ GOAL = 0.95
 class Row(NamedTuple):
     prompt: int  # prompt tokens of the request
     cached: int  # of which the server took from its cache
-    score: int | None  # None: the answer was not a valid RankAnswer
+    score: int | None  # None: the answer did not fit the rank schema
     seconds: float
 
 
@@ -89,7 +87,7 @@ def start_server(model_path: str, *, slots: int, n_ctx: int, threads: int) -> tu
 
 def rubric_tokens(url: str, title: str, article: str) -> int:
     """Tokens of the templated rank prompt up to the end of the rubric's message."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in rank_messages(article, title)]
+    messages = [{"role": m["role"], "content": m["content"]} for m in rank_request(article, title)[0]]
     templated = httpx.post(f"{url}/apply-template", json={"messages": messages}, timeout=60).json()["prompt"]
     rubric = load_prompt("rank").body.rstrip()
     end = templated.index(rubric) + len(rubric)
@@ -100,7 +98,7 @@ def rubric_tokens(url: str, title: str, article: str) -> int:
 
 
 async def rank_all(url: str, items: list[tuple[str, str]], max_tokens: int) -> list[Row]:
-    """Send the pipeline's own rank request (rubric, article, RankAnswer schema) for each article.
+    """Send the pipeline's own rank request (rubric, numbered article, rank schema) for each article.
 
     The request is the one ``rank_article`` sends, without the gateway's repair round: the figures are the
     server's for that one request, and an answer the model got wrong is counted, not fatal.
@@ -113,15 +111,16 @@ async def rank_all(url: str, items: list[tuple[str, str]], max_tokens: int) -> l
     async with Gateway(settings) as gateway:
         router = gateway.router("llamacpp")
         for title, text in items:
+            messages, schema = rank_request(text, title)
             request = gateway.build_request(
-                rank_messages(text, title), task="rank", output_type=RankAnswer, max_tokens=max_tokens
+                messages, task="rank", schema=schema, schema_name="rank", max_tokens=max_tokens
             )
             started = time.perf_counter()
             result = await router.complete(request)
             seconds = time.perf_counter() - started
             try:
-                score: int | None = RankAnswer.model_validate(extract_json(result.text)).score
-            except (BadOutput, ValidationError):
+                score: int | None = parse_structured(result.text, schema)["score"]
+            except BadOutput:
                 score = None
             usage = result.usage
             rows.append(Row(usage.prompt_tokens or 0, usage.cached_tokens or 0, score, seconds))

@@ -14,32 +14,11 @@ from ctistudio.testing.http_double import ChatCall
 
 RANK_ANSWER = {
     "score": 8,
-    "band": "high",
     "reasons": ["Verbatim command lines for rundll32, schtasks and sc.", "A process tree from OneNote."],
-    "evidence": ["rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 624 C:\\Windows\\Temp\\lsass.dmp full"],
+    "evidence": [2, 3],  # sentence numbers of the marked demo article
 }
-EXTRACT_ANSWER = {
-    "items": [
-        {
-            "value": "cmd.exe /c whoami /all",
-            "source_evidence": "cmd.exe /c whoami /all",
-            "justification": "discovery burst",
-            "confidence": "high",
-        },
-        {
-            "value": "cmd.exe /c ipconfig /all",
-            "source_evidence": "cmd.exe /c ipconfig /all",
-            "justification": "discovery burst",
-            "confidence": "high",
-        },
-        {
-            "value": "net.exe use \\\\fileserver\\c$",
-            "source_evidence": "the actor mapped the file server's admin share",
-            "justification": "invented: not in the article",
-            "confidence": "low",
-        },
-    ]
-}
+# the demo's command-line candidates 7 (whoami) and 10 (ipconfig) selected, one invented command added
+EXTRACT_ANSWER = {"keep": [7, 10], "new": ["net.exe use \\\\fileserver\\c$"]}
 SIGMA_ANSWER = """title: Comsvcs MiniDump of LSASS
 description: Detects rundll32 calling the MiniDump export of comsvcs.dll to dump LSASS.
 tags:
@@ -65,9 +44,9 @@ CHAT_ANSWER = "ONENOTE.EXE spawned mshta.exe, then powershell.exe; LSASS was dum
 def answer_for(call: ChatCall) -> str:
     """What a good model answers to each benchmark task (by the schema it was asked for, or its prompt)."""
     name = ((call.response_format or {}).get("json_schema") or {}).get("name")
-    if name == "RankAnswer":
+    if name == "rank":
         return json.dumps(RANK_ANSWER)
-    if name == "ItemsAnswer":
+    if name == "cmdline_selection":
         return json.dumps(EXTRACT_ANSWER)
     if "writing Sigma rules" in call.system:
         return SIGMA_ANSWER

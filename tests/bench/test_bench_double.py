@@ -8,9 +8,9 @@ import json
 from ctistudio.bench import BenchOptions, run_benchmark
 from ctistudio.bench.stats import percentile
 from ctistudio.bench.tasks import DEMO_CHAT_FACTS, BenchArticle
-from ctistudio.pipeline.extract import EXTRACT_MAX_TOKENS, answer_budget
 from ctistudio.pipeline.preextract import pre_extract
 from ctistudio.pipeline.rank import RANK_MAX_TOKENS
+from ctistudio.pipeline.selection import NEW_ITEMS_MAX_TOKENS, answer_budget
 from ctistudio.pipeline.sigma_gen import SIGMA_MAX_TOKENS
 from ctistudio.testing.http_double import Fault
 from ctistudio.testing.lmstudio_double import LMStudioDouble
@@ -43,7 +43,8 @@ async def test_quick_run_measures_every_task_with_the_doubles_token_counts(start
     replies = [json.dumps(RANK_ANSWER)] * 2 + [json.dumps(EXTRACT_ANSWER)] * 2
     replies += [SIGMA_ANSWER] * 2 + [CHAT_ANSWER] * 2
     assert [s.completion_tokens for s in samples] == [completion_tokens(text) for text in replies]
-    budgets = [RANK_MAX_TOKENS] * 2 + [answer_budget(BenchArticle.demo().body)] * 2 + [SIGMA_MAX_TOKENS] * 2
+    extract_budget = answer_budget(14, BenchArticle.demo().variant("0"))  # the demo's 14 command lines listed
+    budgets = [RANK_MAX_TOKENS] * 2 + [extract_budget] * 2 + [SIGMA_MAX_TOKENS] * 2
     assert [body["max_tokens"] for body in sent[:6]] == budgets  # the pipeline's answer budgets
 
     # times: never below the double's sleeps; rates never above what those sleeps allow
@@ -81,12 +82,12 @@ async def test_summary_figures_are_the_statistics_of_the_warm_samples(start_doub
         assert task.success_rate == 1.0 and task.validity_rate == 1.0
 
     rank, extract = report.results[0].tasks
-    assert rank.quality == {"score": 8.0, "evidence_grounded": 1.0}
-    # two real command lines kept, the invented one dropped by the hallucination guard
+    assert rank.quality == {"score": 8.0, "evidence_cited": 2.0}
+    # two candidates selected, the invented command dropped by the hallucination guard
     reference = pre_extract(BenchArticle.demo().body).of("cmdline")
     assert extract.quality == {
-        "items": 3.0,
-        "grounded_items": 2.0,
+        "selected": 2.0,
+        "new_items": 0.0,
         "dropped_items": 1.0,
         "cmdline_recall": 2 / len(reference),
     }
@@ -97,10 +98,10 @@ async def test_failed_and_invalid_answers_are_counted_not_hidden(start_double, b
     extract_calls = []
 
     def responder(call):
-        if ((call.response_format or {}).get("json_schema") or {}).get("name") == "ItemsAnswer":
+        if ((call.response_format or {}).get("json_schema") or {}).get("name") == "cmdline_selection":
             extract_calls.append(call)
             if len(extract_calls) == 2:
-                return '{"items": [{"value": "cmd.exe /c whoami /all"'  # cut short: not JSON
+                return '{"keep": [7, 10], "new": ["cmd.exe /c whoami /all'  # cut short: not JSON
         return answer_for(call)
 
     lms.responder = responder
@@ -159,7 +160,7 @@ async def test_extract_gets_the_pipelines_budget_for_the_article(start_double, b
     lms.responder = answer_for
     options = BenchOptions(providers=["lmstudio"], tasks=["extract"], quick=True, article=article)
     report = await run_benchmark(options, settings=bench_settings(lms))
-    budget = answer_budget(BenchArticle.from_file(article).body)
-    assert budget < EXTRACT_MAX_TOKENS  # a short article: the sub-agents' budget is smaller than the cap
+    budget = answer_budget(1, BenchArticle.from_file(article).variant("0"))  # one command line, listed once
+    assert budget < NEW_ITEMS_MAX_TOKENS  # a short article: the sub-agents' budget is smaller than the cap
     assert report.params.max_tokens["extract"] == budget
     assert {r.body["max_tokens"] for r in lms.requests_to(CHAT_PATH)} == {budget}

@@ -30,7 +30,7 @@ async def test_quick_run_on_the_embedded_model_measures_load_speed_validity_and_
     assert target.peak_rss_bytes - target.rss_before_bytes > 0.5 * target.model_size_bytes
     (rank,) = target.tasks
     assert rank.success_rate == 1.0
-    assert rank.validity_rate == 1.0  # json_schema-constrained decoding of RankAnswer
+    assert rank.validity_rate == 1.0  # json_schema-constrained decoding of the rank schema
     assert 1 <= rank.quality["score"] <= 10
     first, warm = rank.samples
     assert first.prompt_tokens == warm.prompt_tokens > 1000  # exact counts from the engine's tokenizer

@@ -2,10 +2,11 @@
 
 The script exercises every recovery path of the pipeline:
 
-- rank: a good score with one quote that is not in the article (dropped by the guard);
-- extract/command lines: the first answer is malformed JSON (cut off), the gateway's repair gets a valid one,
-  which still contains one invented command line (dropped);
-- extract/lineage: one real parent → child pair and one invented one (dropped);
+- rank: a good score citing two sentences by number;
+- extract/command lines: the first answer is malformed JSON (cut off), the gateway's repair gets a valid one
+  that selects two candidates and adds one invented command line (dropped);
+- extract/lineage: selects the real parent → child pair and adds an invented one (dropped);
+- extract/registry: adds the WDigest value name under its key (kept: key and name are both in the article);
 - sigma/process creation: one valid rule and one whose YAML is broken; its first repair fixes the YAML but
   uses an unknown modifier, its second repair is valid (two rounds, each sent the full YAML and every error);
 - sigma/registry: a cosmetic rewrite of SigmaHQ's "Wdigest Enable UseLogonCredential" (a duplicate) beside a
@@ -16,153 +17,66 @@ The script exercises every recovery path of the pipeline:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ctistudio.testing.lmstudio_double import ChatCall
 
-RANK = {
+# rank: the sentences it cites, by how they start (the numbers are the prompt's)
+RANK_SCORE = {
     "score": 8,
-    "band": "high",
     "reasons": [
         "Many verbatim command lines (mshta, rundll32, schtasks, sc, reg)",
         "Process tree OneNote → mshta → PowerShell",
         "Registry persistence and WDigest downgrade",
     ],
-    "evidence": [
-        "powershell.exe -nop -w hidden -ep bypass -enc",
-        "rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 624 C:\\Windows\\Temp\\lsass.dmp full",
-        "The actor deployed Cobalt Strike beacons on every domain controller.",  # not in the article
-    ],
+}
+RANK_CITES = (
+    "powershell.exe -nop -w hidden -ep bypass -enc",
+    "rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump",
+)
+
+TRUNCATED_JSON = '{"keep": [7, 11], "new": ["vssadmin delete'
+
+# extraction: per task, the listed candidates it keeps (by how they start) and the new items it adds
+AGENT_ANSWERS: dict[str, tuple[tuple[str, ...], list[Any]]] = {
+    "COMMAND LINES": (
+        ("cmd.exe /c whoami /all", "rundll32.exe C:\\Windows\\System32\\comsvcs.dll"),
+        ["vssadmin delete shadows /all /quiet"],  # invented: dropped
+    ),
+    "PROCESS LINEAGE": (
+        ("ONENOTE.EXE → mshta.exe",),
+        [{"parent": "winword.exe", "child": "cmd.exe"}],  # invented: winword is never named, dropped
+    ),
+    "REGISTRY ARTEFACTS": (
+        ("HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run", "HKLM\\SYSTEM\\CurrentControlSet\\Control"),
+        ["HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest\\UseLogonCredential"],
+    ),
+    "WINDOWS SERVICES": (("LanternSvc",), []),
+    "SCHEDULED TASKS": (("Microsoft\\Windows\\Maintenance\\LanternSync",), []),
+    "NETWORK INDICATORS": (("lantern-sync.workers.dev", "https://cdn-update.lantern-sync.workers.dev/s2.ps1"), []),
+    "HUNT QUERIES": (("DeviceProcessEvents",), []),
 }
 
-TRUNCATED_JSON = '{"items": [{"value": "cmd.exe /c whoami /all", "source_evidence": "cmd.exe /c whoami /all", "just'
 
-CMDLINES = {
-    "items": [
-        {
-            "value": "cmd.exe /c whoami /all",
-            "source_evidence": "cmd.exe /c whoami /all",
-            "justification": "discovery from the loader",
-            "confidence": "high",
-        },
-        {
-            "value": "rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 624 C:\\Windows\\Temp\\lsass.dmp full",
-            "source_evidence": "rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump 624 "
-            "C:\\Windows\\Temp\\lsass.dmp full",
-            "justification": "LSASS dump with a LOLBin",
-            "confidence": "high",
-        },
-        {
-            "value": "vssadmin delete shadows /all /quiet",
-            "source_evidence": "vssadmin delete shadows /all /quiet",  # invented
-            "justification": "ransomware prep",
-            "confidence": "medium",
-        },
-    ]
-}
+def numbered(text: str, pattern: str) -> dict[str, int]:
+    """``{line: number}`` of the numbered lines of a prompt (``1: …`` candidates or ``[1] …`` sentences)."""
+    return {m.group(2): int(m.group(1)) for m in re.finditer(pattern, text, re.M)}
 
-LINEAGE = {
-    "items": [
-        {
-            "value": "ONENOTE.EXE → mshta.exe",
-            "parent": "ONENOTE.EXE",
-            "child": "mshta.exe",
-            "source_evidence": "`ONENOTE.EXE` spawned `mshta.exe`",
-            "justification": "Office note-taking app should not start mshta",
-            "confidence": "high",
-        },
-        {
-            "value": "winword.exe → cmd.exe",
-            "parent": "winword.exe",
-            "child": "cmd.exe",
-            "source_evidence": "winword.exe spawned cmd.exe",  # invented
-            "justification": "macro",
-            "confidence": "low",
-        },
-    ]
-}
 
-REGISTRY = {
-    "items": [
-        {
-            "value": "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest\\UseLogonCredential",
-            "source_evidence": "reg add HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest /v "
-            "UseLogonCredential /t REG_DWORD /d 1 /f",
-            "justification": "WDigest downgrade keeps clear-text credentials",
-            "confidence": "high",
-        },
-        {
-            "value": "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\LanternUpdate",
-            "source_evidence": 'reg add "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run" /v LanternUpdate',
-            "justification": "Run key persistence",
-            "confidence": "high",
-        },
-    ]
-}
+def rank_answer(call: ChatCall) -> str:
+    sentences = numbered(call.last_user, r"^\[(\d+)\] (.*)$")
+    cited = [n for text, n in sentences.items() if text.startswith(RANK_CITES)]
+    return json.dumps({**RANK_SCORE, "evidence": cited})
 
-SERVICES = {
-    "items": [
-        {
-            "value": "LanternSvc",
-            "source_evidence": 'sc.exe create LanternSvc binPath= "C:\\Windows\\System32\\rundll32.exe '
-            'C:\\ProgramData\\lanternsvc.dll,DllRegister"',
-            "justification": "service persistence through rundll32",
-            "confidence": "high",
-        }
-    ]
-}
 
-TASKS = {
-    "items": [
-        {
-            "value": "Microsoft\\Windows\\Maintenance\\LanternSync",
-            "source_evidence": 'schtasks /create /tn "Microsoft\\Windows\\Maintenance\\LanternSync"',
-            "justification": "scheduled task persistence as SYSTEM",
-            "confidence": "high",
-        }
-    ]
-}
+def agent_answer(call: ChatCall, task: str) -> str:
+    starts, new = AGENT_ANSWERS[task]
+    candidates = numbered(call.last_user, r"^(\d+): (.*)$")
+    keep = [n for text, n in candidates.items() if text.startswith(starts)]
+    answer: dict[str, Any] = {"keep": keep, "new": new} if candidates else {"new": new}
+    return json.dumps(answer)
 
-NETWORK = {
-    "items": [
-        {
-            "value": "lantern-sync.workers.dev",
-            "kind": "domain",
-            "source_evidence": "`lantern-sync[.]workers[.]dev` (second stage and C2 over HTTPS)",
-            "justification": "C2",
-            "confidence": "high",
-        },
-        {
-            "value": "https://cdn-update.lantern-sync.workers.dev/s2.ps1",
-            "kind": "url",
-            "source_evidence": "`hxxps://cdn-update[.]lantern-sync[.]workers[.]dev/s2.ps1`",
-            "justification": "second stage download",
-            "confidence": "high",
-        },
-    ]
-}
-
-QUERIES = {
-    "items": [
-        {
-            "value": 'DeviceProcessEvents | where InitiatingProcessFileName =~ "onenote.exe"',
-            "language": "kql",
-            "source_evidence": 'DeviceProcessEvents\n| where InitiatingProcessFileName =~ "onenote.exe"',
-            "justification": "ready-made hunt",
-            "confidence": "high",
-        }
-    ]
-}
-
-AGENT_ANSWERS = {
-    "COMMAND LINES": CMDLINES,
-    "PROCESS LINEAGE": LINEAGE,
-    "REGISTRY ARTEFACTS": REGISTRY,
-    "WINDOWS SERVICES": SERVICES,
-    "SCHEDULED TASKS": TASKS,
-    "NETWORK INDICATORS": NETWORK,
-    "HUNT QUERIES": QUERIES,
-}
 
 ONENOTE_RULE = """title: OneNote Spawning Mshta
 description: Detects mshta.exe started by OneNote, the initial access of PAPER LANTERN.
@@ -293,16 +207,25 @@ def _task_of(call: ChatCall) -> str | None:
     return None
 
 
+def _first_task_call(call: ChatCall) -> ChatCall:
+    """A repair request carries the task in an earlier message: answer from that one."""
+    for message in call.messages:
+        content = str(message.get("content") or "")
+        if content.startswith("Task: "):
+            return ChatCall(**{**vars(call), "messages": [message]})
+    return call
+
+
 def respond(call: ChatCall) -> str | None:
     """The analyst's answer to one chat request (``None``: let the double answer by default)."""
     if "SIGMA HUNTABILITY" in call.system:
-        return json.dumps(RANK)
+        return rank_answer(call)
     task = _task_of(call)
     if task is not None:
         repairing = "Your previous answer could not be used" in call.last_user
         if task == "COMMAND LINES" and not repairing:
             return TRUNCATED_JSON
-        return json.dumps(AGENT_ANSWERS[task])
+        return agent_answer(_first_task_call(call), task)
     if "writing Sigma rules" in call.system:
         return _sigma(call.last_user)
     return None

@@ -19,7 +19,7 @@ DEMO_URL = "https://example.org/ctistudio/demo/operation-paper-lantern"
 DEMO_TITLE = "Operation Paper Lantern"
 
 
-def add_text_article(store: Store, content: str, *, title: str, url: str | None = None) -> int:
+def add_text_article(store: Store, content: str, *, title: str, url: str | None = None, hunt_score: int = 0) -> int:
     digest = hashlib.sha256(content.encode()).hexdigest()
     with store.session() as session:
         article = add_article(
@@ -34,6 +34,7 @@ def add_text_article(store: Store, content: str, *, title: str, url: str | None 
                 canonical_url=url,
                 platforms=["windows"],
                 platform_evidence={"windows": ["rundll32.exe"]},
+                hunt_score=hunt_score,
             ),
         )
         return article.id

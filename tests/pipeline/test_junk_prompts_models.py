@@ -10,8 +10,10 @@ import pytest
 from ctistudio.errors import InvalidInput
 from ctistudio.pipeline.evals import PRF, EvalReport, kind_of_set, load_cases, render_markdown, score_items
 from ctistudio.pipeline.junk import LinearChunkClassifier, filter_junk
-from ctistudio.pipeline.models import ItemsAnswer, RankAnswer, band_for
+from ctistudio.pipeline.models import band_for
 from ctistudio.pipeline.prompts import load_prompt, prompt_versions
+from ctistudio.pipeline.rank import rank_schema
+from ctistudio.pipeline.selection import selection_schema
 from ctistudio.resources import demo_article
 
 PAGE = """[Home](/) | [Blog](/blog) | [Research](/research) | [Contact](/contact)
@@ -84,17 +86,23 @@ def test_prompts_are_versioned_files_with_a_content_hash():
     assert "{{" not in repair and "title: x" in repair
 
 
-def test_rank_answer_band_follows_the_score_and_schema_is_bounded():
-    answer = RankAnswer(score=8, band="low", reasons=["many command lines"], evidence=[])
-    assert answer.band == "high" == band_for(7)
-    assert [band_for(s) for s in (1, 3, 5, 9)] == ["none", "low", "moderate", "excellent"]
-    schema = RankAnswer.model_json_schema()
-    assert schema["properties"]["score"]["maximum"] == 10
-    # bounds are enforced after parsing, not in the schema (grammar repetitions slow llama.cpp down)
-    schema_text = json.dumps(ItemsAnswer.model_json_schema())
-    assert "maxLength" not in schema_text and "maxItems" not in schema_text
-    many = ItemsAnswer.model_validate({"items": [{"value": "x" * 5000, "source_evidence": "y"}] * 50})
-    assert len(many.items) == 40 and len(many.items[0].value) == 2000
+def test_bands_and_answer_schemas_are_small_grammars():
+    assert [band_for(s) for s in (1, 3, 5, 7, 9, 12)] == ["none", "low", "moderate", "high", "excellent", "excellent"]
+    rank = rank_schema(40)
+    assert rank["properties"]["score"]["enum"] == list(range(1, 11))
+    assert rank["properties"]["evidence"]["items"]["enum"][-1] == 40 and "evidence" not in rank_schema(0)["properties"]
+    extract = selection_schema("cmdline", 3)
+    assert extract["properties"]["keep"] == {
+        "type": "array",
+        "items": {"type": "integer", "enum": [1, 2, 3]},
+        "maxItems": 3,
+    }
+    # no string bounds and no repetition bound on free strings: llama.cpp grammars grow with them
+    for schema in (rank, extract, selection_schema("lineage", 0)):
+        text = json.dumps(schema)
+        assert "maxLength" not in text and schema["additionalProperties"] is False
+        assert set(schema["required"]) == set(schema["properties"])
+    assert "maxItems" not in json.dumps(extract["properties"]["new"])
 
 
 def test_score_items_matches_after_normalisation():

@@ -41,15 +41,20 @@ async def test_demo_article_end_to_end(analyst: LMStudioDouble, store: Store, de
     steps = {s.name: s for s in view.steps}
     assert [s.status for s in view.steps] == ["succeeded"] * 5
 
-    # rank: the invented quote is dropped, the score gates nothing
+    # rank: evidence cited by sentence number and filled in from the article; the score gates nothing
     rank = steps["rank"].output
-    assert (rank["score"], rank["band"], rank["passed"]) == (8, "high", True)
-    assert rank["dropped_evidence"] == 1 and len(rank["evidence"]) == 2
+    assert (rank["score"], rank["band"], rank["passed"], rank["origin"]) == (8, "high", True, "model")
+    assert rank["dropped_evidence"] == 0 and rank["evidence"][0].startswith("powershell.exe -nop -w hidden")
+    assert len(rank["evidence"]) == 2
 
-    # extract: malformed JSON repaired by the gateway, invented items dropped and counted
+    # extract: malformed JSON repaired by the gateway, invented items dropped and counted, never below the floor
     extract = steps["extract"].output
-    assert extract["dropped_by_reason"] == {"evidence_not_in_article": 2}
-    assert {a["kind"]: a["mode"] for a in extract["agents"]}["cmdline"] == "model"
+    assert extract["dropped_by_reason"] == {"value_not_in_article": 2}
+    assert extract["modes"]["cmdline"] == "model" and extract["counts"]["cmdline"] == 14
+    assert (
+        extract["by_origin"]["model"] == 11
+    )  # 2 command lines, 1 pair, 2 + 1 registry, service, task, 2 network, 1 query
+    assert sum(extract["by_origin"].values()) == sum(extract["counts"].values())
     repairs = [r for r in analyst.requests_to("/v1/chat/completions") if "could not be used" in json.dumps(r.body)]
     assert len(repairs) == 1
     with store.session() as session:
@@ -103,7 +108,7 @@ async def test_rank_below_threshold_gates_and_force_resumes(
 ):
     def low_score(call):
         if "SIGMA HUNTABILITY" in call.system:
-            return json.dumps({"score": 3, "band": "low", "reasons": ["mostly narrative"], "evidence": []})
+            return json.dumps({"score": 3, "reasons": ["mostly narrative"], "evidence": []})
         return respond(call)
 
     analyst.responder = low_score

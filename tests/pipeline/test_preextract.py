@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ctistudio.pipeline.guard import guard_items, guard_quotes
-from ctistudio.pipeline.models import ExtractedItem, LineageItem
+from ctistudio.pipeline.guard import guard_new_items, guard_quotes
 from ctistudio.pipeline.normalise import ArticleIndex, normalise_item, refang
 from ctistudio.pipeline.preextract import attention_snippets, pre_extract
 from ctistudio.resources import demo_article
@@ -117,43 +116,34 @@ def test_article_index_accepts_reflowed_and_refanged_quotes_but_not_inventions()
     assert not index.contains("cmd.exe /c whoami /priv")
 
 
-def test_guard_drops_items_whose_evidence_or_value_is_not_in_the_article():
+def test_guard_keeps_new_items_in_the_article_with_the_shape_of_their_kind():
     index = ArticleIndex(demo_article())
     items = [
-        ExtractedItem(value="cmd.exe /c whoami /all", source_evidence="cmd.exe /c whoami /all"),
-        ExtractedItem(value="cmd.exe /c whoami /all", source_evidence="cmd.exe /c whoami /all"),  # duplicate
-        ExtractedItem(value="vssadmin delete shadows /all /quiet", source_evidence="vssadmin delete shadows /all"),
-        ExtractedItem(value="net user admin /add", source_evidence="cmd.exe /c ipconfig /all"),
-        ExtractedItem(value="ipconfig", source_evidence="ip"),
+        "CMD.EXE /c   whoami /all",  # reflowed: still the article's command
+        "vssadmin delete shadows /all /quiet",  # invented
+        "Within ten minutes of execution the loader ran",  # in the article, but prose
+        "whoami",  # a bare tool name is not a command line
     ]
-    kept, dropped = guard_items("cmdline", items, index)
-    assert [k.value for k in kept] == ["cmd.exe /c whoami /all"]
-    assert [d.reason for d in dropped] == ["evidence_not_in_article", "value_not_in_article", "evidence_too_short"]
+    kept, dropped = guard_new_items("cmdline", items, index)
+    assert [(k.value, k.source_evidence, k.origin) for k in kept] == [
+        ("CMD.EXE /c   whoami /all", "cmd.exe /c whoami /all", "model")
+    ]
+    assert [d.reason for d in dropped] == ["value_not_in_article", "wrong_kind", "wrong_kind"]
 
 
-def test_guard_registry_value_names_and_lineage():
+def test_guard_registry_value_names_network_kinds_and_lineage():
     index = ArticleIndex(demo_article())
-    registry = ExtractedItem(
-        value="HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest\\UseLogonCredential",
-        source_evidence="reg add HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest /v "
-        "UseLogonCredential /t REG_DWORD /d 1 /f",
+    wdigest = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\WDigest\\UseLogonCredential"
+    [registry], _ = guard_new_items("registry", [wdigest, "Software\\Lantern"], index)
+    assert registry.source_evidence.startswith("reg add HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders")
+    [domain], _ = guard_new_items("network", ["lantern-sync.workers.dev", "workers"], index)
+    assert domain.attributes == {"kind": "domain"}
+    kept, dropped = guard_new_items(
+        "lineage", [("ONENOTE", "mshta.exe"), ("winword.exe", "mshta.exe"), ("cmd.exe", "cmd")], index
     )
-    assert len(guard_items("registry", [registry], index)[0]) == 1
-    real = LineageItem(
-        value="ONENOTE.EXE → mshta.exe",
-        parent="ONENOTE.EXE",
-        child="mshta.exe",
-        source_evidence="`ONENOTE.EXE` spawned\n`mshta.exe`",
-    )
-    invented = LineageItem(
-        value="winword.exe → mshta.exe",
-        parent="winword.exe",
-        child="mshta.exe",
-        source_evidence="`ONENOTE.EXE` spawned `mshta.exe`",
-    )
-    kept, dropped = guard_items("lineage", [real, invented], index)
-    assert [k.attributes["parent"] for k in kept] == ["ONENOTE.EXE"]
-    assert dropped[0].reason == "value_not_in_article"
+    assert [(k.value, k.attributes["parent"]) for k in kept] == [("ONENOTE.exe → mshta.exe", "ONENOTE.exe")]
+    assert "`ONENOTE.EXE` spawned `mshta.exe`" in kept[0].source_evidence
+    assert [d.reason for d in dropped] == ["value_not_in_article", "wrong_kind"]
 
 
 def test_guard_quotes_counts_what_it_drops():

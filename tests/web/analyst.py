@@ -1,34 +1,34 @@
 """A small scripted analyst for the LM Studio double: what the web tests' pipeline runs are answered with.
 
-Rank 8 with quotes from the demo article; one process-lineage observable (ONENOTE → mshta); one valid Sigma
-rule for the process-creation group (mshta running an HTA from Public Libraries); nothing for the other
-groups and sub-agents.
+Rank 8 citing a sentence of the demo article; the process-lineage agent keeps ONENOTE → mshta, the other
+agents keep nothing (their candidates stay as the pre-extractor's); one valid Sigma rule for the
+process-creation group (mshta running an HTA from Public Libraries); nothing for the other groups.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from ctistudio.testing.lmstudio_double import ChatCall
 
-RANK = {
-    "score": 8,
-    "band": "high",
-    "reasons": ["Verbatim command lines", "Process tree OneNote → mshta → PowerShell"],
-    "evidence": ["powershell.exe -nop -w hidden -ep bypass -enc"],
-}
-LINEAGE = {
-    "items": [
-        {
-            "value": "ONENOTE.EXE → mshta.exe",
-            "parent": "ONENOTE.EXE",
-            "child": "mshta.exe",
-            "source_evidence": "`ONENOTE.EXE` spawned `mshta.exe`",
-            "justification": "OneNote should not start mshta",
-            "confidence": "high",
-        }
-    ]
-}
+RANK = {"score": 8, "reasons": ["Verbatim command lines", "Process tree OneNote → mshta → PowerShell"]}
+RANK_CITES = "powershell.exe -nop -w hidden -ep bypass -enc"  # the sentence cited, by how it starts
+LINEAGE = "ONENOTE.EXE → mshta.exe"  # the candidate kept, among those listed
+
+
+def _rank(call: ChatCall) -> str:
+    cited = [int(m.group(1)) for m in re.finditer(rf"^\[(\d+)\] {re.escape(RANK_CITES)}", call.last_user, re.M)]
+    return json.dumps({**RANK, "evidence": cited})
+
+
+def _agent(task: str) -> str:
+    if not re.search(r"^\d+: ", task, re.M):
+        return json.dumps({"new": []})
+    keep = [int(m.group(1)) for m in re.finditer(rf"^(\d+): {LINEAGE}$", task, re.M)]
+    return json.dumps({"keep": keep if task.startswith("Task: PROCESS LINEAGE") else [], "new": []})
+
+
 RULE_TITLE = "Mshta Runs an HTA From Public Libraries"
 RULE = f"""title: {RULE_TITLE}
 description: Detects mshta.exe opening an HTA file dropped in the Public Libraries folder.
@@ -53,11 +53,11 @@ level: high"""
 
 def respond(call: ChatCall) -> str | None:
     if "SIGMA HUNTABILITY" in call.system:
-        return json.dumps(RANK)
+        return _rank(call)
     for message in call.messages:
         content = str(message.get("content") or "")
         if content.startswith("Task: "):
-            return json.dumps(LINEAGE if content.startswith("Task: PROCESS LINEAGE") else {"items": []})
+            return _agent(content)
     if "writing Sigma rules" in call.system:
         return RULE if call.last_user.startswith("Log source: category: process_creation") else "no rule"
     return None

@@ -20,7 +20,6 @@ from ctistudio.bench.stats import percentile, rate
 from ctistudio.bench.tasks import BenchArticle, BenchTask
 from ctistudio.errors import CtiStudioError
 from ctistudio.llm import ChatResult, Gateway
-from ctistudio.llm.gateway import schema_of
 from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
 
 
@@ -32,11 +31,12 @@ class CallSpec:
     request_model: str | None
 
 
-def _options(task: BenchTask, max_tokens: int) -> dict[str, Any]:
+def _options(task: BenchTask, article: BenchArticle, max_tokens: int) -> dict[str, Any]:
+    """``max_tokens`` and, for a structured task, the schema the workflow asks for on ``article``."""
     options: dict[str, Any] = {"max_tokens": max_tokens}
-    if task.output_type is not None:
-        options["response_schema"] = schema_of(task.output_type)
-        options["schema_name"] = task.output_type.__name__
+    named = task.response_schema(article)
+    if named is not None:
+        options["schema_name"], options["response_schema"] = named
     return options
 
 
@@ -50,7 +50,11 @@ async def measure_call(
     result: ChatResult | None = None
     try:
         stream = gateway.stream(
-            messages, task=task.name, provider=spec.provider, model=spec.request_model, **_options(task, max_tokens)
+            messages,
+            task=task.name,
+            provider=spec.provider,
+            model=spec.request_model,
+            **_options(task, article, max_tokens),
         )
         async for delta in stream:
             if delta.text and first is None:
@@ -161,12 +165,15 @@ async def compare_raw(
                 messages = task.build(article, f"{marker}.{side}.{n}")
                 try:
                     if side == "gateway":
-                        seconds = await _timed_gateway_call(gateway, spec, task, messages, max_tokens)
+                        options = _options(task, article, max_tokens)
+                        seconds = await _timed_gateway_call(gateway, spec, task, messages, options)
                         if seconds is not None:
                             gateway_times.append(seconds)
                     else:
                         raw_times.append(
-                            await _timed_raw_call(client, gateway, provider, spec, task, messages, max_tokens)
+                            await _timed_raw_call(
+                                client, gateway, provider, spec, task, messages, _options(task, article, max_tokens)
+                            )
                         )
                 except CtiStudioError as error:
                     return RawComparison(
@@ -187,17 +194,10 @@ async def compare_raw(
 
 
 async def _timed_gateway_call(
-    gateway: Gateway, spec: CallSpec, task: BenchTask, messages: list[dict[str, Any]], max_tokens: int
+    gateway: Gateway, spec: CallSpec, task: BenchTask, messages: list[dict[str, Any]], options: dict[str, Any]
 ) -> float | None:
     started = time.perf_counter()
-    result = await gateway.chat(
-        messages,
-        task=task.name,
-        provider=spec.provider,
-        model=spec.request_model,
-        output_type=task.output_type,
-        max_tokens=max_tokens,
-    )
+    result = await gateway.chat(messages, task=task.name, provider=spec.provider, model=spec.request_model, **options)
     seconds = time.perf_counter() - started
     return seconds if result.attempts == 1 else None
 
@@ -209,11 +209,9 @@ async def _timed_raw_call(
     spec: CallSpec,
     task: BenchTask,
     messages: list[dict[str, Any]],
-    max_tokens: int,
+    options: dict[str, Any],
 ) -> float:
-    request = gateway.build_request(
-        messages, task=task.name, model=spec.request_model, output_type=task.output_type, max_tokens=max_tokens
-    )
+    request = gateway.build_request(messages, task=task.name, model=spec.request_model, **options)
     request = request.model_copy(update={"model": request.model or provider.model_for(task.name)})
     body = provider.build_body(request, stream=False)
     url = provider.transport.url_for(provider.chat_path())

@@ -3,11 +3,11 @@
 Each task builds exactly the messages the workflow sends (``rank_messages``, ``agent_messages``, the
 ``sigma_generate`` prompt with ``group_prompt``) and judges the answer the way the workflow would use it:
 
-- ``rank``: one call of the rank step; valid = JSON that fits :class:`RankAnswer`. Quality: the score, and
-  the share of evidence quotes found in the article.
+- ``rank``: one call of the rank step; valid = JSON that fits the rank schema (a score, reasons, evidence
+  as sentence numbers). Quality: the score, and the number of sentences cited.
 - ``extract``: the command-line sub-agent (the extract step runs seven such agents, in parallel); valid =
-  JSON that fits :class:`ItemsAnswer`. Quality: items kept by the hallucination guard, items dropped, and
-  recall of the command lines the deterministic pre-extractor finds in the article.
+  JSON that fits its selection schema. Quality: candidates selected, new items kept by the hallucination
+  guard and dropped, and the share of the pre-extractor's command lines the model confirmed.
 - ``sigma``: one generation call for the process-creation log source, fed with the pre-extractor's
   observables; valid = at least one rule and every rule pySigma-valid (before any repair round). Quality:
   rules written and the share of them that validate.
@@ -29,25 +29,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from ctistudio.bench.models import BenchTaskName
 from ctistudio.errors import InvalidInput
 from ctistudio.llm.errors import BadOutput
-from ctistudio.llm.structured import extract_json
+from ctistudio.llm.structured import parse_structured
 from ctistudio.pipeline.extract import (
     AGENTS_BY_KIND,
     EXTRACT_SYSTEM_PROMPT,
-    agent_messages,
-    answer_budget,
+    AgentRequest,
+    agent_request,
     floor_observables,
+    merge_answer,
 )
-from ctistudio.pipeline.guard import guard_items, guard_quotes
-from ctistudio.pipeline.models import ItemsAnswer, RankAnswer
 from ctistudio.pipeline.normalise import ArticleIndex, normalise_item
-from ctistudio.pipeline.preextract import PreExtraction, attention_snippets, pre_extract
+from ctistudio.pipeline.preextract import PreExtraction, pre_extract
 from ctistudio.pipeline.prompts import load_prompt
-from ctistudio.pipeline.rank import RANK_MAX_TOKENS, RANK_PROMPT, rank_messages
+from ctistudio.pipeline.rank import RANK_MAX_TOKENS, RANK_PROMPT, rank_request
 from ctistudio.resources import read_text
 
 if TYPE_CHECKING:
@@ -129,7 +127,7 @@ class BenchTask:
     name: BenchTaskName
     prompts: tuple[str, ...]
     output_budget: Callable[[BenchArticle], int]
-    output_type: type[BaseModel] | None
+    response_schema: Callable[[BenchArticle], tuple[str, dict[str, Any]] | None]
     build: Callable[[BenchArticle, str], list[dict[str, Any]]]
     judge: Callable[[str, BenchArticle], Judgement]
 
@@ -139,46 +137,54 @@ class BenchTask:
     def prompt_ref(self) -> str:
         return ", ".join(load_prompt(name).ref for name in self.prompts)
 
-    def schema(self) -> dict[str, Any] | None:
-        return self.output_type.model_json_schema() if self.output_type is not None else None
+    def schema(self, article: BenchArticle) -> dict[str, Any] | None:
+        named = self.response_schema(article)
+        return named[1] if named else None
 
 
-def _decode(text: str, output_type: type[BaseModel]) -> tuple[BaseModel | None, str | None]:
-    """The answer as ``output_type`` (the gateway's own decoding), or why it is not one."""
+def _decode(text: str, schema: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The answer validated against ``schema`` (the gateway's own decoding), or why it is not valid."""
     try:
-        return output_type.model_validate(extract_json(text)), None
+        return parse_structured(text, schema), None
     except BadOutput as error:
         return None, error.message
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = "/".join(map(str, first["loc"])) or "(root)"
-        return None, f"does not fit {output_type.__name__}: {where}: {first['msg']}"
+
+
+def _no_schema(_article: BenchArticle) -> None:
+    return None
 
 
 # -- rank ----------------------------------------------------------------------------------------------
 def _rank_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
-    return rank_messages(article.variant(marker), title=article.title)
+    return rank_request(article.variant(marker), title=article.title)[0]
+
+
+def _rank_schema(article: BenchArticle) -> tuple[str, dict[str, Any]]:
+    # the sample marker adds one numbered line; every marker gives the same count
+    return "rank", rank_request(article.variant("0"), title=article.title)[1]
 
 
 def _rank_judge(text: str, article: BenchArticle) -> Judgement:
-    answer, problem = _decode(text, RankAnswer)
-    if not isinstance(answer, RankAnswer):
+    answer, problem = _decode(text, _rank_schema(article)[1])
+    if answer is None:
         return Judgement(False, detail=problem)
-    kept, dropped = guard_quotes(answer.evidence, ArticleIndex(article.body))
-    quoted = len(kept) + dropped
-    quality = {"score": float(answer.score)}
-    if quoted:
-        quality["evidence_grounded"] = len(kept) / quoted
-    return Judgement(True, quality)
+    return Judgement(True, {"score": float(answer["score"]), "evidence_cited": float(len(set(answer["evidence"])))})
 
 
 # -- extract -------------------------------------------------------------------------------------------
-def _extract_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
-    agent = AGENTS_BY_KIND[EXTRACT_AGENT]
+def _extract_request(article: BenchArticle, marker: str = "0") -> AgentRequest:
+    """The command-line agent's request, as the extract step builds it (candidates of the marked text)."""
     text = article.variant(marker)
-    # the attention snippets the extract step gives this agent (pre-extractor hits of its kinds)
-    snippets = attention_snippets(text, pre_extract(text).of(*agent.snippet_kinds))
-    return agent_messages(agent, text, snippets)
+    pre = _pre_extract_cached(text)
+    return agent_request(AGENTS_BY_KIND[EXTRACT_AGENT], text, pre, pre)
+
+
+def _extract_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
+    return _extract_request(article, marker).messages
+
+
+def _extract_schema(article: BenchArticle) -> tuple[str, dict[str, Any]]:
+    return f"{EXTRACT_AGENT}_selection", _extract_request(article).schema
 
 
 def _pre(article: BenchArticle) -> PreExtraction:
@@ -209,16 +215,20 @@ def command_line_recall(values: list[str], reference: list[str]) -> float | None
 
 
 def _extract_judge(text: str, article: BenchArticle) -> Judgement:
-    answer, problem = _decode(text, ItemsAnswer)
-    if not isinstance(answer, ItemsAnswer):
+    request = _extract_request(article)
+    answer, problem = _decode(text, request.schema)
+    if answer is None:
         return Judgement(False, detail=problem)
-    kept, dropped = guard_items(EXTRACT_AGENT, list(answer.items), ArticleIndex(article.body))
+    body = article.variant("0")
+    floor = floor_observables(EXTRACT_AGENT, request.candidates, body)
+    merged, dropped, report = merge_answer(EXTRACT_AGENT, floor, answer, request.listed, ArticleIndex(body))
     quality = {
-        "items": float(len(answer.items)),
-        "grounded_items": float(len(kept)),
+        "selected": float(len(set(answer.get("keep") or []))),
+        "new_items": float(report.new),
         "dropped_items": float(len(dropped)),
     }
-    recall = command_line_recall([o.value for o in kept], [c.value for c in _pre(article).of("cmdline")])
+    confirmed = [o.value for o in merged[: len(floor)] if o.origin == "model"]
+    recall = command_line_recall(confirmed, [c.value for c in _pre(article).of("cmdline")])
     if recall is not None:
         quality["cmdline_recall"] = recall
     return Judgement(True, quality)
@@ -313,15 +323,15 @@ def _chat_judge(text: str, article: BenchArticle) -> Judgement:
 
 
 TASKS: dict[BenchTaskName, BenchTask] = {
-    "rank": BenchTask("rank", (RANK_PROMPT,), lambda _article: RANK_MAX_TOKENS, RankAnswer, _rank_build, _rank_judge),
+    "rank": BenchTask("rank", (RANK_PROMPT,), lambda _article: RANK_MAX_TOKENS, _rank_schema, _rank_build, _rank_judge),
     "extract": BenchTask(
         "extract",
         (EXTRACT_SYSTEM_PROMPT, AGENTS_BY_KIND[EXTRACT_AGENT].prompt),
-        lambda article: answer_budget(article.body),
-        ItemsAnswer,
+        lambda article: _extract_request(article).max_tokens,
+        _extract_schema,
         _extract_build,
         _extract_judge,
     ),
-    "sigma": BenchTask("sigma", ("sigma_generate",), _sigma_max_tokens, None, _sigma_build, _sigma_judge),
-    "chat": BenchTask("chat", (), lambda _article: CHAT_MAX_TOKENS, None, _chat_build, _chat_judge),
+    "sigma": BenchTask("sigma", ("sigma_generate",), _sigma_max_tokens, _no_schema, _sigma_build, _sigma_judge),
+    "chat": BenchTask("chat", (), lambda _article: CHAT_MAX_TOKENS, _no_schema, _chat_build, _chat_judge),
 }

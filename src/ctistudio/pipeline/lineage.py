@@ -61,6 +61,11 @@ def image_name(text: str) -> str:
     return name if re.search(r"\.\w{2,4}$", name) else f"{name}.exe"
 
 
+def looks_like_image(text: str) -> bool:
+    """A process image name or path (``winword.exe``, ``C:\\…\\x.exe``, ``PowerShell``), nothing else."""
+    return bool(_IMAGE.fullmatch(text.strip()))
+
+
 def _pair(parent: str, child: str, start: int, end: int) -> Candidate | None:
     parent, child = image_name(parent), image_name(child)
     if parent.lower() == child.lower():

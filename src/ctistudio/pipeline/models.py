@@ -1,32 +1,17 @@
-"""Typed outputs of the pipeline's LLM calls and steps.
+"""Typed records of the pipeline's steps.
 
-The LLM-facing models (``*Answer``) are what the gateway asks for through ``response_format: json_schema``:
-small, flat and bounded, so that constrained decoding on small local models stays fast and valid. The step
-records (``*Output``) are what each step stores as its checkpoint (plain JSON, stable keys).
+The LLM-facing answer schemas of rank and extract are built per article (an enum of its sentence numbers
+for rank, of the listed candidates for each extraction agent): see :mod:`ctistudio.pipeline.rank` and
+:mod:`ctistudio.pipeline.selection`. The records here are what the steps store (plain JSON, stable keys).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field
 
 Band = Literal["none", "low", "moderate", "high", "excellent"]
-
-
-def clipped(limit: int) -> Any:
-    """Cut a string or list to ``limit`` after parsing.
-
-    Bounds are enforced here instead of with ``maxLength``/``maxItems`` in the JSON Schema: llama.cpp turns
-    those into grammar repetitions (``x{0,2000}``) that make constrained decoding markedly slower.
-    """
-    return AfterValidator(lambda value: value[:limit])
-
-
-Quote = Annotated[str, clipped(2000)]
-Short = Annotated[str, clipped(500)]
-Confidence = Literal["low", "medium", "high"]
-CONFIDENCE_VALUE = {"low": 0.3, "medium": 0.6, "high": 0.9}
 
 
 def band_for(score: int) -> Band:
@@ -36,80 +21,10 @@ def band_for(score: int) -> Band:
     ]  # type: ignore[return-value]
 
 
-# -- rank ---------------------------------------------------------------------------------------------
-class RankAnswer(BaseModel):
-    """The model's huntability judgement of one article."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    score: int = Field(ge=1, le=10, description="Sigma huntability, 1 (nothing to hunt) to 10 (ready-made).")
-    band: Band = Field(description="none (1-2), low (3-4), moderate (5-6), high (7-8), excellent (9-10).")
-    reasons: Annotated[list[Short], clipped(6)] = Field(
-        min_length=1, description="Why this score, one short line each (2 to 5)."
-    )
-    evidence: Annotated[list[Quote], clipped(6)] = Field(
-        default_factory=list, description="Verbatim quotes from the article that support the score (at most 5)."
-    )
-
-    @model_validator(mode="after")
-    def _band_follows_score(self) -> RankAnswer:
-        # The score is the judgement; the band is its name. A model that disagrees with itself gets the score's.
-        self.band = band_for(self.score)
-        return self
-
-
 # -- extract --------------------------------------------------------------------------------------------
-class ExtractedItem(BaseModel):
-    """One observable found by a sub-agent, with the verbatim quote that proves it is in the article."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    value: Quote = Field(min_length=1, description="The observable, exactly as written.")
-    source_evidence: Quote = Field(
-        min_length=1, description="A verbatim quote from the article containing the observable."
-    )
-    justification: Short = Field(default="", description="Why this is a huntable observable.")
-    confidence: Confidence = Field(default="medium", description="How sure you are: low, medium or high.")
-
-    @field_validator("value", "source_evidence")
-    @classmethod
-    def _stripped(cls, value: str) -> str:
-        return value.strip()
-
-
-class LineageItem(ExtractedItem):
-    parent: Short = Field(min_length=1, description="Parent process image, e.g. winword.exe.")
-    child: Short = Field(min_length=1, description="Child process image, e.g. powershell.exe.")
-
-
-class NetworkItem(ExtractedItem):
-    kind: Literal["ip", "domain", "url", "other"] = Field(default="other", description="ip, domain, url or other.")
-
-
-class HuntQueryItem(ExtractedItem):
-    language: Literal["kql", "spl", "eql", "sigma", "other"] = Field(
-        default="other", description="Query language: kql, spl, eql, sigma or other."
-    )
-
-
-class ItemsAnswer(BaseModel):
-    items: Annotated[list[ExtractedItem], clipped(40)] = Field(default_factory=list)
-
-
-class LineageAnswer(BaseModel):
-    items: Annotated[list[LineageItem], clipped(40)] = Field(default_factory=list)
-
-
-class NetworkAnswer(BaseModel):
-    items: Annotated[list[NetworkItem], clipped(60)] = Field(default_factory=list)
-
-
-class HuntQueryAnswer(BaseModel):
-    items: Annotated[list[HuntQueryItem], clipped(20)] = Field(default_factory=list)
-
-
 class Observable(BaseModel):
-    """An item that passed the hallucination guard, as stored (one row per observable)."""
+    """An observable as stored (one row per observable): a pre-extractor candidate (``pattern``), one the
+    model selected, or a new item of the model that passed the hallucination guard (``model``)."""
 
     kind: str  # cmdline | lineage | registry | service | scheduled_task | network | hunt_query | hash
     value: str
@@ -117,15 +32,16 @@ class Observable(BaseModel):
     justification: str = ""
     confidence: float = 0.5
     origin: Literal["model", "pattern"] = "model"
-    attributes: dict[str, str] = Field(default_factory=dict)  # parent/child, network kind, query language
+    # parent/child, network kind, query language, registry value_name/type/data, service image_path, task command
+    attributes: dict[str, str] = Field(default_factory=dict)
 
 
 class Dropped(BaseModel):
-    """An item the hallucination guard refused, kept for the run report."""
+    """A new item of a model that the hallucination guard refused, kept for the run report."""
 
     kind: str
     value: str
-    reason: Literal["evidence_not_in_article", "value_not_in_article", "evidence_too_short"]
+    reason: Literal["value_not_in_article", "wrong_kind"]  # not in the article; not shaped like its kind
 
 
 # -- sigma ------------------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class ArticleIndex:
     def __init__(self, article: str) -> None:
         self.article = article
         self._loose = _loose(article)
+        self._lines: list[tuple[str, str]] | None = None  # (line, its loose form), built on first use
 
     def contains(self, quote: str) -> bool:
         needle = _loose(quote)
@@ -74,3 +75,22 @@ class ArticleIndex:
             return True
         lines = [line for line in quote.splitlines() if len(line.strip()) >= min_chars]
         return len(lines) > 1 and all(self.contains(line) for line in lines)
+
+    def line_with(self, quote: str, *, limit: int = 400) -> str | None:
+        """The first line of the article that contains ``quote`` (under the same folding), cut to ``limit``."""
+        needle = _loose(quote)
+        if not needle:
+            return None
+        if self._lines is None:
+            self._lines = [(line.strip(), _loose(line)) for line in self.article.splitlines() if line.strip()]
+        for line, loose in self._lines:
+            if needle in loose:
+                return line if len(line) <= limit else _around(line, quote, limit)
+        return None
+
+
+def _around(line: str, quote: str, limit: int) -> str:
+    """``limit`` characters of ``line`` around where ``quote`` starts (the whole line when it is not found)."""
+    at = max(0, fold(line).find(fold(quote)[:20]))
+    start = max(0, min(at - limit // 4, len(line) - limit))
+    return line[start : start + limit]

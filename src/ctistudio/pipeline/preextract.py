@@ -288,6 +288,31 @@ def find_hashes(article: str) -> list[Candidate]:
     ]
 
 
+# -- what a single value looks like (the guard checks a model's new items with these) -----------------------
+_CMDLET = re.compile(r"[A-Z][a-z]+-[A-Z][A-Za-z]+\s+\S")
+_HIVE_START = re.compile(rf"[\"'`]?(?:{_HIVES}):?\\", re.I)
+
+
+def looks_like_command(text: str) -> bool:
+    """A command line with arguments: a tool, an executable or a PowerShell cmdlet at its start."""
+    text = text.strip().strip("`")
+    found = find_command_lines(text)
+    return bool(found and found[0].start <= 1) or bool(_CMDLET.match(text))
+
+
+def looks_like_registry_path(text: str) -> bool:
+    return bool(_HIVE_START.match(text.strip())) and "\\" in text
+
+
+def network_kind(text: str) -> str | None:
+    """``ip``, ``domain`` or ``url`` when the whole of ``text`` is one network indicator, else None."""
+    text = text.strip().strip("`'\"")
+    found = find_network(text)
+    if found and found[0].start == 0 and found[0].end >= len(text) - 1:
+        return found[0].kind
+    return None
+
+
 @dataclass
 class PreExtraction:
     """Everything the regexes found, by kind, in article order, without duplicates."""

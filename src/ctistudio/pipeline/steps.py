@@ -125,8 +125,14 @@ async def step_prepare(run_id: int, deps: PipelineDeps) -> StepResult:
 async def step_rank(run_id: int, deps: PipelineDeps) -> StepResult:
     inputs = load_inputs(deps, run_id)
     prepared = _output_of(deps, run_id, "prepare")
+    # an unusable model answer ranks by the article's hunt score (origin "hunt_score"); no server still fails
     outcome = await rank_article(
-        deps.gateway, prepared["text"], title=inputs.title, original=inputs.content, provider=inputs.provider
+        deps.gateway,
+        prepared["text"],
+        title=inputs.title,
+        original=inputs.content,
+        provider=inputs.provider,
+        hunt_score=inputs.hunt_score,
     )
     threshold = deps.settings.rank_threshold
     passed = outcome.score >= threshold
@@ -165,6 +171,9 @@ async def step_extract(run_id: int, deps: PipelineDeps) -> StepResult:
     return StepResult(
         output={
             "counts": counts,
+            # model: selected or found by the model; pattern: the pre-extractor's floor alone
+            "by_origin": outcome.by_origin(),
+            "modes": {r.kind: r.mode for r in outcome.agents},
             "agents": [r.model_dump() for r in outcome.agents],
             "dropped": len(outcome.dropped),
             "dropped_by_reason": outcome.dropped_by_reason(),
