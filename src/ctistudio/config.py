@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     rag_min_similarity: float = Field(0.3, ge=-1, le=1, validation_alias=_env("CTISTUDIO_RAG_MIN_SIMILARITY"))
     rag_history_turns: int = Field(4, ge=0, le=50, validation_alias=_env("CTISTUDIO_RAG_HISTORY_TURNS"))
     rag_max_answer_tokens: int = Field(1024, ge=64, le=16384, validation_alias=_env("CTISTUDIO_RAG_MAX_ANSWER_TOKENS"))
+    # follow-ups on a server-side thread where the provider keeps one (LM Studio 0.4+: /api/v1/chat)
+    chat_threads: bool = Field(True, validation_alias=_env("CTISTUDIO_CHAT_THREADS"))
 
     # -- web -------------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", validation_alias=_env("CTISTUDIO_HOST"))

@@ -124,7 +124,8 @@ async def test_provider_switch_mid_conversation_keeps_the_context(
 
 
 async def test_only_the_last_n_turns_are_sent(service, lmstudio_double, monkeypatch):
-    service.settings = service.settings.model_copy(update={"rag_history_turns": 1})
+    # the stateless prompt (server-side threads off; tests/rag/test_stateful_chat.py covers them)
+    service.settings = service.settings.model_copy(update={"rag_history_turns": 1, "chat_threads": False})
     session_id = None
     for number in range(3):
         lmstudio_double.reply(f"answer {number} about certutil [1]")
@@ -136,6 +137,7 @@ async def test_only_the_last_n_turns_are_sent(service, lmstudio_double, monkeypa
 
 
 async def test_prompt_injection_in_an_article_stays_data(service, lmstudio_double):
+    service.settings = service.settings.model_copy(update={"chat_threads": False})  # the stateless prompt
     lmstudio_double.reply("The kit forwards credentials to a Telegram bot [1].")
     reply = await service.ask("Where does the phishing kit send the credentials to Telegram?", provider="lmstudio")
     assert reply.answer.sources[0].article_id == service.ids["injection"]
@@ -174,6 +176,7 @@ async def test_small_context_drops_least_relevant_material_never_the_question(st
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("LMSTUDIO_MODEL_CHAT", "tiny-chat")
     monkeypatch.setenv("CTISTUDIO_EMBEDDING_PROVIDER", "lmstudio")
+    monkeypatch.setenv("CTISTUDIO_CHAT_THREADS", "false")  # the stateless prompt, as /v1/chat/completions gets it
     add_corpus(store, corpus)
     async with Gateway(load_settings(env_file=None)) as gateway:
         chat = ChatService(store, gateway)

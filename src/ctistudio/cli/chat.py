@@ -17,7 +17,7 @@ from ctistudio.cli.rag import index_pending
 from ctistudio.cli.search import filters_from_options
 from ctistudio.errors import CtiStudioError
 from ctistudio.llm import Gateway
-from ctistudio.rag import ChatReply, ChatService, SearchFilters
+from ctistudio.rag import ChatReply, ChatService, RagAnswer, SearchFilters
 from ctistudio.store import Store
 
 HELP = "Commands: /provider NAME (auto, lmstudio, embedded, openai …), /new, /quit."
@@ -39,7 +39,23 @@ def print_reply_footer(reply: ChatReply) -> None:
         figures.append(f"{t.generation_tokens_per_s:.1f} tokens/s")
     if answer.dropped_sources:
         figures.append(f"{answer.dropped_sources} source(s) left out to fit the context")
+    figures += server_figures(answer)
     console.print("[dim]" + " · ".join(figures) + "[/]", highlight=False)
+
+
+def server_figures(answer: RagAnswer) -> list[str]:
+    """What the server said about the answer (LM Studio's stateful chat: its ``stats``) and the thread."""
+    if not answer.stateful:
+        return []
+    stats = answer.server_stats or {}
+    out = ["thread continued" if answer.continued_thread else "new thread"]
+    if stats.get("input_tokens") is not None:
+        out.append(f"server: {stats['input_tokens']:,} input / {stats.get('total_output_tokens') or 0:,} output tokens")
+    if stats.get("reasoning_output_tokens"):
+        out.append(f"{stats['reasoning_output_tokens']:,} reasoning tokens")
+    if stats.get("model_load_time_seconds"):
+        out.append(f"model loaded in {stats['model_load_time_seconds']:.1f} s")
+    return out
 
 
 async def ask_and_print(

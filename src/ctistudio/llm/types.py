@@ -49,6 +49,11 @@ class ChatRequest(BaseModel):
     schema_name: str = "result"
     stop: list[str] | None = None
     timeout: float | None = None
+    # A server-side conversation (LM Studio 0.4's /api/v1/chat): ``stateful`` asks the provider to keep the
+    # thread and return its ``response_id``; ``previous_response_id`` continues one, so ``messages`` hold
+    # only what is new. Providers without threads never see such a request (see ``supports_threads``).
+    stateful: bool = False
+    previous_response_id: str | None = None
 
     def prompt_text(self) -> str:
         """All message contents joined: what token counting and overflow budgeting look at."""
@@ -93,6 +98,8 @@ class ChatResult(BaseModel):
     url: str | None = None
     fit: ContextFit | None = None
     attempts: int = 1
+    response_id: str | None = None  # the server-side thread's point after this answer (stateful requests)
+    server_stats: dict[str, Any] | None = None  # the server's own figures, as it sent them (LM Studio ``stats``)
 
 
 class StreamDelta(BaseModel):

@@ -21,6 +21,7 @@ from ctistudio.llm import Gateway
 from ctistudio.llm.types import ChatResult, Message
 from ctistudio.rag.prompt import Source, analyst_prompt, cited_numbers, plan_prompt
 from ctistudio.rag.search import ChunkResult, RuleResult, SearchResults
+from ctistudio.rag.thread import ThreadState, plan_continuation
 
 DEFAULT_CONTEXT = 8192  # assumed when the provider cannot tell the loaded window
 
@@ -60,6 +61,12 @@ class RagAnswer(BaseModel):
     dropped_history: int = 0
     context_length: int | None = None
     prompt_version: str = ""
+    # A server-side thread (LM Studio's stateful chat): the answer's response id, whether it continued the
+    # session's thread (else it started one, or was stateless), and the server's own figures (``stats``).
+    stateful: bool = False
+    continued_thread: bool = False
+    response_id: str | None = None
+    server_stats: dict[str, Any] | None = None
 
 
 class AnswerEvent(BaseModel):
@@ -114,8 +121,13 @@ async def stream_rag_response(
     history: Sequence[Message] = (),
     retrieval_ms: float | None = None,
     empty_library: bool = False,
+    stateful: bool = False,
+    thread: ThreadState | None = None,
 ) -> AsyncIterator[AnswerEvent]:
-    """Stream a grounded answer to ``query`` from ``retrieved_chunks`` (see the module docstring)."""
+    """Stream a grounded answer to ``query`` from ``retrieved_chunks`` (see the module docstring).
+
+    ``stateful``: answer on a server-side thread (the provider must keep threads); ``thread``: continue
+    that one, sending only the question and new material (:mod:`ctistudio.rag.thread`)."""
     provider = provider or None
     answer = RagAnswer(question=query, text="", prompt_version=analyst_prompt().ref)
     answer.timings.retrieval_ms = retrieval_ms
@@ -133,9 +145,16 @@ async def stream_rag_response(
     async def count(text: str) -> int:
         return await gateway.count_tokens(text, provider=budgeted)
 
-    messages, sources, budget = await plan_prompt(
+    planned = None
+    if thread is not None:
+        planned = await plan_continuation(
+            query, items, thread, count=count, context_length=window, max_answer_tokens=settings.rag_max_answer_tokens
+        )
+    answer.stateful, answer.continued_thread = stateful, planned is not None
+    messages, sources, budget = planned or await plan_prompt(
         query, items, history, count=count, context_length=window, max_answer_tokens=settings.rag_max_answer_tokens
     )
+    previous = thread.response_id if planned is not None and thread is not None else None
     answer.sources, answer.context_length = sources, window
     answer.dropped_sources, answer.dropped_history = budget.dropped_items, budget.dropped_history
     yield AnswerEvent(type="sources", sources=sources)
@@ -143,7 +162,15 @@ async def stream_rag_response(
     first_token: float | None = None
     parts: list[str] = []
     result: ChatResult | None = None
-    async for delta in gateway.stream(messages, task="chat", provider=provider, max_tokens=budget.reserved_for_answer):
+    deltas = gateway.stream(
+        messages,
+        task="chat",
+        provider=provider,
+        max_tokens=budget.reserved_for_answer,
+        stateful=stateful,
+        previous_response_id=previous,
+    )
+    async for delta in deltas:
         if delta.text:
             first_token = first_token or time.perf_counter()
             parts.append(delta.text)
@@ -171,6 +198,7 @@ def finish(answer: RagAnswer, text: str, result: ChatResult | None) -> None:
         answer.prompt_tokens, answer.completion_tokens = result.usage.prompt_tokens, result.usage.completion_tokens
         answer.timings.time_to_first_token_s = result.timings.time_to_first_token
         answer.timings.generation_tokens_per_s = result.timings.generation_tokens_per_s
+        answer.response_id, answer.server_stats = result.response_id, result.server_stats
 
 
 async def generate_rag_response(

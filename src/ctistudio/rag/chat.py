@@ -15,6 +15,7 @@ provider produced them, so switching provider mid-conversation keeps the context
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -22,11 +23,12 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ctistudio.errors import CtiStudioError, InvalidInput
-from ctistudio.llm import Gateway
+from ctistudio.llm import Gateway, LLMError
 from ctistudio.llm.types import Message
-from ctistudio.rag.answer import RagAnswer, stream_rag_response
+from ctistudio.rag.answer import RagAnswer, budget_provider, stream_rag_response
 from ctistudio.rag.prompt import Source, strip_citations
 from ctistudio.rag.search import Retriever, SearchFilters, SearchResults
+from ctistudio.rag.thread import load_thread, next_state, save_thread, thread_provider
 from ctistudio.store import Store
 from ctistudio.store.chat import (
     NewChatMessage,
@@ -38,6 +40,7 @@ from ctistudio.store.chat import (
     recent_chat_messages,
 )
 
+log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 
 
@@ -169,28 +172,60 @@ class ChatService:
         if results.empty and previous:  # a follow-up ("and on Linux?") may need the earlier question's words
             results = await self.retriever.search(f"{previous}\n{question}", filters=filters)
         retrieval_ms = round((time.perf_counter() - started) * 1000, 2)
+        last_answer = self._last_answer_id(session_id)
         with self.store.session() as session:
             add_chat_message(session, session_id, NewChatMessage(role="user", content=question))
+        # A provider that keeps server-side threads (LM Studio 0.4+) gets only what is new on a follow-up.
+        chosen = await budget_provider(self.gateway, provider or None) if not results.empty else None
+        threaded = self.settings.chat_threads and chosen is not None and await thread_provider(self.gateway, chosen)
+        thread = load_thread(self.store, session_id, chosen, last_answer) if threaded and chosen else None
         answer: RagAnswer | None = None
-        async for event in stream_rag_response(
-            question,
-            results,
-            provider,
-            gateway=self.gateway,
-            history=history,
-            retrieval_ms=retrieval_ms,
-            empty_library=_library_empty(results),
-        ):
-            if event.type == "sources":
-                yield ChatEvent(type="sources", data=event.payload())
-            elif event.type == "token":
-                yield ChatEvent(type="token", data=event.payload())
-            else:
-                answer = event.answer
+        for attempt in (thread, None) if thread is not None else (None,):
+            tokens = 0
+            try:
+                async for event in stream_rag_response(
+                    question,
+                    results,
+                    chosen if threaded else provider,
+                    gateway=self.gateway,
+                    history=history,
+                    retrieval_ms=retrieval_ms,
+                    empty_library=_library_empty(results),
+                    stateful=threaded,
+                    thread=attempt,
+                ):
+                    if event.type == "sources":
+                        yield ChatEvent(type="sources", data=event.payload())
+                    elif event.type == "token":
+                        tokens += 1
+                        yield ChatEvent(type="token", data=event.payload())
+                    else:
+                        answer = event.answer
+                break
+            except LLMError as error:  # the server lost the thread (restarted?): answer on a new one
+                if attempt is None or tokens:
+                    raise
+                log.info(
+                    "chat session %s: thread %s refused (%s); starting a new one",
+                    session_id,
+                    attempt.response_id,
+                    error.message,
+                )
         assert answer is not None
         message_id = self._store_answer(session_id, answer)
+        if threaded and chosen:
+            if answer.no_material and thread is not None:  # no model was asked: the thread is still current
+                save_thread(self.store, session_id, thread.model_copy(update={"message_id": message_id}))
+            else:
+                previous = thread if answer.continued_thread else None
+                save_thread(self.store, session_id, next_state(previous, answer, chosen, message_id))
         reply = ChatReply(session_id=session_id, message_id=message_id, answer=answer)
         yield ChatEvent(type="done", data=reply.model_dump(mode="json"))
+
+    def _last_answer_id(self, session_id: int) -> int | None:
+        with self.store.session() as session:
+            rows = recent_chat_messages(session, session_id, limit=2)
+        return next((r.id for r in reversed(rows) if r.role == "assistant"), None)
 
     def _store_answer(self, session_id: int, answer: RagAnswer) -> int:
         record = NewChatMessage(
@@ -201,7 +236,7 @@ class ChatService:
             model=answer.model,
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
-            timings=answer.timings.model_dump(),
+            timings={**answer.timings.model_dump(), **({"server": answer.server_stats} if answer.server_stats else {})},
         )
         with self.store.session() as session:
             return add_chat_message(session, session_id, record).id

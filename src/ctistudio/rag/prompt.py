@@ -135,9 +135,7 @@ async def plan_prompt(
 ) -> tuple[list[Message], list[Source], Budget]:
     """The messages to send and the numbered sources they hold, fitted to ``context_length``."""
     system = analyst_prompt().text
-    reserve = min(max_answer_tokens, context_length // 4)
-    budget = Budget(context_length=context_length, reserved_for_answer=reserve)
-    room = context_length - reserve - SAFETY_TOKENS - int(context_length * 0.02)
+    budget, room = start_budget(context_length, max_answer_tokens)
     fixed = await count(system) + await count(question_message(question)) + 3 * MESSAGE_OVERHEAD
     fixed += await count(render_material([]))
     kept = list(history)
@@ -147,16 +145,7 @@ async def plan_prompt(
         kept.pop(0)
         history_cost.pop(0)
         budget.dropped_history += 1
-    left = room - fixed - sum(history_cost)
-    chosen: list[ChunkResult | RuleResult] = []
-    for item in items:  # most relevant first
-        cost = await count(_item_text(item)) + 24  # + the source header
-        if cost <= left:
-            chosen.append(item)
-            left -= cost
-            budget.material_tokens += cost
-        else:
-            budget.dropped_items += 1
+    chosen = await fill_material(items, room - fixed - sum(history_cost), budget, count)
     sources = number_sources(chosen)
     budget.history = kept
     messages = [
@@ -166,6 +155,34 @@ async def plan_prompt(
         Message(role="user", content=question_message(question)),
     ]
     return messages, sources, budget
+
+
+def start_budget(context_length: int, max_answer_tokens: int) -> tuple[Budget, int]:
+    """A prompt's budget (room kept for the answer) and the tokens left for everything else."""
+    reserve = min(max_answer_tokens, context_length // 4)
+    room = context_length - reserve - SAFETY_TOKENS - int(context_length * 0.02)
+    return Budget(context_length=context_length, reserved_for_answer=reserve), room
+
+
+async def fill_material(
+    items: Sequence[ChunkResult | RuleResult],
+    left: int,
+    budget: Budget,
+    count: Counter,
+    held: Callable[[ChunkResult | RuleResult], bool] = lambda item: False,
+) -> list[ChunkResult | RuleResult]:
+    """The most relevant items that fit in ``left`` tokens (one already ``held`` by the reader costs nothing);
+    the budget records what they cost and how many were dropped."""
+    chosen: list[ChunkResult | RuleResult] = []
+    for item in items:  # most relevant first
+        cost = 0 if held(item) else await count(_item_text(item)) + 24  # + the source header
+        if cost <= left:
+            chosen.append(item)
+            left -= cost
+            budget.material_tokens += cost
+        else:
+            budget.dropped_items += 1
+    return chosen
 
 
 def number_sources(items: Sequence[ChunkResult | RuleResult]) -> list[Source]:

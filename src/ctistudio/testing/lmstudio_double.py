@@ -18,7 +18,9 @@ Endpoints (as LM Studio 0.4 answers them)
     ``POST /v1/embeddings``; native ``GET /api/v0/models`` (``state``, ``loaded_context_length``),
     ``GET /api/v1/models`` (``loaded_instances[].config.context_length``, ``max_context_length`` …),
     ``POST /api/v1/models/load`` (loading a loaded model again STACKS a second instance ``<key>:2`` at
-    the default context, as the real server does), ``POST /api/v1/models/unload``. Any other path answers
+    the default context, as the real server does), ``POST /api/v1/models/unload``, and the stateful
+    ``POST /api/v1/chat`` (threads kept per ``response_id``, continued with ``previous_response_id``;
+    ``lms.native_chat.threads``; see :mod:`ctistudio.testing.lmstudio_native_chat`). Any other path answers
     HTTP 200 ``{"error": "Unexpected endpoint or method. (GET /x)"}`` — LM Studio's own quirk.
     ``api_version="v0"`` drops /api/v1 (LM Studio 0.3.6–0.3.x); ``"none"`` drops /api/v0 too (older).
 
@@ -66,6 +68,7 @@ import time
 from typing import Any
 
 from ctistudio.testing.http_double import ChatCall, Exchange, Fault, RecordedRequest, Reply
+from ctistudio.testing.lmstudio_native_chat import NATIVE_CHAT, NativeChat
 from ctistudio.testing.openai_compatible_double import (
     CHAT,
     DEFAULT_EMBEDDINGS,
@@ -99,6 +102,7 @@ class LMStudioDouble(OpenAICompatibleDouble):
 
     stream_errors_in_band = True
     accepted_response_formats = ("text", "json_schema")
+    prediction_paths = (CHAT, EMBEDDINGS, NATIVE_CHAT)
 
     def __init__(self, *, api_version: str = "v1", **kwargs: Any) -> None:
         if api_version not in ("v1", "v0", "none"):
@@ -111,6 +115,7 @@ class LMStudioDouble(OpenAICompatibleDouble):
             self.route("GET", "/api/v1/models", self._v1_models)
             self.route("POST", "/api/v1/models/load", self._v1_load)
             self.route("POST", "/api/v1/models/unload", self._v1_unload)
+            self.native_chat = NativeChat(self)
 
     def env(self) -> dict[str, str]:
         """Environment variables that point ctistudio at this double."""

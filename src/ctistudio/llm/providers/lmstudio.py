@@ -7,21 +7,28 @@
   large enough instead of stacking a second instance (``lms load`` as the fallback for older servers).
 - Host fallback: configured URL → localhost → 127.0.0.1 → host.docker.internal, for connection failures.
 - Permission keys: ``LMSTUDIO_API_KEY`` is sent as ``Authorization: Bearer``.
+- Stateful chat: a request with ``stateful=True`` goes to ``POST /api/v1/chat`` (0.4+), which keeps the
+  conversation server-side (``previous_response_id``); :meth:`LMStudioProvider.supports_threads` says
+  whether this server has it (see :mod:`ctistudio.llm.providers.lmstudio_chat`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import shutil
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ctistudio.llm.errors import AuthenticationFailed, BadRequest, ModelNotLoaded, ProviderError
+from ctistudio.llm.errors import AuthenticationFailed, BadOutput, BadRequest, ModelNotLoaded, ProviderError
+from ctistudio.llm.providers.lmstudio_chat import CHAT_PATH, native_body, native_result
 from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
-from ctistudio.llm.types import ModelInfo
+from ctistudio.llm.types import ChatRequest, ChatResult, ModelInfo, StreamDelta
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
         kwargs.setdefault("embedding_fallback_hosts", EMBEDDING_FALLBACK_HOSTS)
         super().__init__(base_url, **kwargs)
         self.max_context = max_context
+        self._threads: bool | None = None  # whether /api/v1/chat exists (probed once)
 
     def context_fix(self, model: str, size: int) -> str:
         return (
@@ -89,6 +97,72 @@ class LMStudioProvider(OpenAICompatibleProvider):
             "rate": "LM Studio is busy: lower parallel requests or raise Max Concurrent Predictions.",
             "server": "LM Studio failed while answering (model crashed?): check LM Studio's log and reload the model.",
         }.get(kind)
+
+    # -- stateful chat (/api/v1/chat) ---------------------------------------------------------------------
+    async def supports_threads(self) -> bool:
+        """Whether this server keeps conversations (LM Studio 0.4+, which has the v1 REST API)."""
+        if self._threads is None:
+            try:
+                await self._native("GET", "/api/v1/models")
+                self._threads = True
+            except _EndpointMissing:
+                self._threads = False
+            except ProviderError as error:  # not answering now: ask again next time
+                log.debug("lmstudio: cannot tell whether /api/v1/chat exists (%s)", error)
+                return False
+        return self._threads
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        if not request.stateful:
+            return await super().complete(request)
+        started = time.perf_counter()
+        response = await self.transport.request(
+            "POST", CHAT_PATH, json_body=native_body(request, stream=False), timeout=request.timeout
+        )
+        data = self._native_answer(response.json() if response.content else {}, str(response.url))
+        return native_result(
+            data,
+            provider=self.name,
+            model=request.model or "",
+            url=str(response.url),
+            elapsed=time.perf_counter() - started,
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamDelta]:
+        if not request.stateful:
+            async for delta in super().stream(request):
+                yield delta
+            return
+        started = time.perf_counter()
+        url = self.transport.url_for(CHAT_PATH)
+        final: dict[str, Any] | None = None
+        events = self.transport.stream_events(CHAT_PATH, native_body(request, stream=True), timeout=request.timeout)
+        async with contextlib.aclosing(events) as stream:
+            async for event in stream:
+                kind = event.get("type")
+                if kind == "message.delta" and event.get("content"):
+                    yield StreamDelta(text=str(event["content"]))
+                elif kind == "error":
+                    raise self.transport.error_from_event(event, url)
+                elif kind == "chat.end":
+                    final = self._native_answer(event.get("result") or {}, url)
+        if final is None:
+            raise BadOutput(f"{self.name}: the /api/v1/chat stream ended without its chat.end event", raw="")
+        yield StreamDelta(
+            done=True,
+            result=native_result(
+                final, provider=self.name, model=request.model or "", url=url, elapsed=time.perf_counter() - started
+            ),
+        )
+
+    def _native_answer(self, data: Any, url: str) -> dict[str, Any]:
+        if not isinstance(data, dict) or "output" not in data:
+            if isinstance(data, dict) and _UNEXPECTED_ENDPOINT.search(str(data.get("error"))):
+                self._threads = False
+            if isinstance(data, dict) and "error" in data:
+                raise self.transport.error_from_event(data, url)
+            raise BadOutput(f"{self.name}: unexpected /api/v1/chat answer: {str(data)[:300]}", raw=str(data)[:2000])
+        return data
 
     # -- model state -----------------------------------------------------------------------------------
     async def _native(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

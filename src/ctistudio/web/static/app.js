@@ -270,7 +270,11 @@ function initChat() {
           meta.textContent = [a.provider && a.model ? `${a.provider}/${a.model}` : a.provider,
             t.retrieval_ms != null ? `retrieval ${Math.round(t.retrieval_ms)} ms` : null,
             t.time_to_first_token_s != null ? `first token ${t.time_to_first_token_s.toFixed(2)} s` : null,
-            t.generation_tokens_per_s ? `${t.generation_tokens_per_s.toFixed(1)} tok/s` : null].filter(Boolean).join(" · ");
+            t.generation_tokens_per_s ? `${t.generation_tokens_per_s.toFixed(1)} tok/s` : null,
+            a.stateful ? (a.continued_thread ? "thread continued" : "new thread") : null,
+            a.server_stats && a.server_stats.input_tokens != null
+              ? `server: ${a.server_stats.input_tokens} input / ${a.server_stats.total_output_tokens || 0} output tokens` : null,
+          ].filter(Boolean).join(" · ");
           turn.classList.remove("streaming");
           turn.dataset.doneAt = String(performance.now());
           turn.dataset.done = "true";
