@@ -157,6 +157,15 @@ def _approved_set(session: Session) -> ExportSet:
     )
 
 
+def collect_rules(store: Store, *, approved_only: bool = True) -> list[ExportRule]:
+    """The approved rules (or every reviewable one: valid, neither rejected nor a duplicate), oldest first."""
+    with store.session() as session:
+        query = select(SigmaRule).order_by(SigmaRule.id)
+        if approved_only:
+            query = query.where(SigmaRule.review_state == "approved")
+        return [_rule(r) for r in session.scalars(query) if _exportable(r)]
+
+
 def _exportable(rule: SigmaRule) -> bool:
     return rule.validation_status == "valid" and rule.review_state != "rejected" and rule.verdict != "duplicate"
 

@@ -32,6 +32,7 @@ NAV = [
     ("/sources", "Sources"),
     ("/runs", "Runs"),
     ("/queue", "Sigma queue"),
+    ("/coverage", "Coverage"),
     ("/chat", "Chat"),
     ("/benchmarks", "Benchmarks"),
     ("/settings", "Settings"),
