@@ -50,7 +50,7 @@ async def test_exports_download_from_the_api_and_the_pages_link_them(web, approv
 async def test_coverage_page_shades_covered_techniques_and_lists_their_rules(web, approved_run: int):
     page = (await web.get("/coverage")).text
     assert 'data-tactic="initial-access"' in page and 'data-tactic="impact"' in page
-    assert 'class="cell covered"' in page and 'data-technique="T1218"' in page
+    assert 'class="cell covered heat-4"' in page and 'data-technique="T1218"' in page
     assert 'href="/coverage?state=approved&amp;technique=T1218"' in page
     detail = (await web.get("/coverage", params={"technique": "T1218"})).text
     assert "OneNote Spawning Mshta" in detail and "Lantern Loader Run Key Persistence" not in detail
