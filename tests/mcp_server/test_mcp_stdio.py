@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from mcp import Client, StdioServerParameters
 
 from ctistudio.store import Store
@@ -97,3 +102,46 @@ async def test_writes_with_allow_writes(analyst, store, demo_run, tmp_path):
         assert not approved.is_error, approved.content
         assert approved.structured_content["review_state"] == "approved"
         assert approved.structured_content["reviewer_note"] == "from the agent"
+
+
+@pytest.fixture
+def http_port(analyst, store, tmp_path) -> Iterator[int]:
+    """``ctistudio mcp --http`` in a child process on a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    params = server(analyst, store, tmp_path, "--http", "--port", str(port))
+    with subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        cwd=params.cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        try:
+            for _ in range(300):
+                with socket.socket() as attempt:
+                    if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.1)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+async def test_streamable_http_on_loopback(http_port: int):
+    async with Client(f"http://127.0.0.1:{http_port}/mcp", read_timeout_seconds=60) as client:
+        listed = await client.list_tools()
+        assert {t.name for t in listed.tools} == TOOLS
+        articles = await client.call_tool("list_articles", {})
+        assert not articles.is_error and articles.structured_content["result"] == []
+
+
+def test_http_refuses_an_address_beyond_loopback(analyst, store, tmp_path):
+    params = server(analyst, store, tmp_path, "--http", "--host", "0.0.0.0")
+    done = subprocess.run(
+        [params.command, *params.args], env=params.env, cwd=params.cwd, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "not a loopback address" in done.stderr and "--host 127.0.0.1" in done.stderr
