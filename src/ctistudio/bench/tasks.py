@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from ctistudio.bench.models import BenchTaskName
 from ctistudio.errors import InvalidInput
 from ctistudio.llm.errors import BadOutput
@@ -47,6 +45,7 @@ from ctistudio.pipeline.preextract import PreExtraction, pre_extract
 from ctistudio.pipeline.prompts import load_prompt
 from ctistudio.pipeline.rank import RANK_MAX_TOKENS, RANK_PROMPT, rank_request
 from ctistudio.resources import read_text
+from ctistudio.safe_yaml import FRONT_MATTER_LIMITS, load_yaml
 
 if TYPE_CHECKING:
     from ctistudio.pipeline.sigma_gen import LogSourceGroup
@@ -98,7 +97,7 @@ class BenchArticle:
         body = text
         if text.startswith("---\n") and "\n---\n" in text[4:]:
             header, body = text[4:].split("\n---\n", 1)
-            loaded = yaml.safe_load(header)
+            loaded = load_yaml(header, limits=FRONT_MATTER_LIMITS, what=f"the front matter of {name}")
             meta = loaded if isinstance(loaded, dict) else {}
         title = str(meta.get("title") or Path(name).stem)
         return cls(name=name, title=title, url=str(meta.get("url") or ""), body=body.strip(), is_demo=is_demo)

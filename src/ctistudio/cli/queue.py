@@ -133,7 +133,10 @@ def edit_command(
     from_file: Path = typer.Option(..., "--file", "-f", help="The new YAML ('-' reads standard input)."),
 ) -> None:
     """Replace a rule's YAML; the new text is validated (and judged for novelty) again."""
+    from ctistudio.sigma.rule_yaml import check_rule_text
+
     text = sys.stdin.read() if str(from_file) == "-" else _read(from_file)
+    check_rule_text(text)  # an alias bomb or an oversized file is refused; the stored rule stays as it was
     rule = _queue().edit(rule_id, text)
     if rule.valid:
         console.print(f"rule {rule.id} updated: valid, verdict {rule.verdict or 'unchecked'}", highlight=False)

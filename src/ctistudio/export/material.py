@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ctistudio.errors import InvalidInput
+from ctistudio.safe_yaml import load_yaml
+from ctistudio.sigma.rule_yaml import RULE_LIMITS
 from ctistudio.store import Store
 from ctistudio.store.articles import get_article
 from ctistudio.store.models import Observable, PipelineRun, SigmaRule
@@ -215,7 +217,7 @@ def _rule(row: SigmaRule) -> ExportRule:
 def parse_rule(text: str) -> dict[str, Any]:
     """A stored rule's YAML as a mapping (an unreadable one as an empty mapping: it was validated before)."""
     try:
-        loaded = yaml.safe_load(text)
+        loaded = load_yaml(text, limits=RULE_LIMITS, what="the rule")
     except yaml.YAMLError:
         return {}
     return loaded if isinstance(loaded, dict) else {}

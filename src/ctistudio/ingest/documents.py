@@ -21,6 +21,7 @@ from pypdf.errors import PdfReadError, PyPdfError
 from ctistudio.ingest.charset import decode_text
 from ctistudio.ingest.errors import Refused
 from ctistudio.ingest.html_text import extract_article, parse_date, tidy_text
+from ctistudio.safe_yaml import FRONT_MATTER_LIMITS, YamlRefused, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,9 @@ def markdown_document(text: str, *, kind: str = "markdown") -> Document:
     match = _FRONT_MATTER.match(text)
     if match:
         try:
-            loaded = yaml.safe_load(match.group(1))
+            loaded = load_yaml(match.group(1), limits=FRONT_MATTER_LIMITS, what="the front matter")
+        except YamlRefused as exc:
+            raise Refused(exc.message, fix=exc.fix) from exc
         except yaml.YAMLError:
             loaded = None
         if isinstance(loaded, dict):

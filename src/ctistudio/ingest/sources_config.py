@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ctistudio.config import Settings
 from ctistudio.errors import ConfigurationError
 from ctistudio.resources import read_text
+from ctistudio.safe_yaml import load_yaml
 from ctistudio.store.sources import SourceDefinition
 
 DEFAULT_SOURCES = "data/sources.yaml"
@@ -115,7 +116,7 @@ def source_options(config: dict[str, Any] | None) -> SourceOptions:
 def parse_sources(text: str, origin: str) -> list[SourceDefinition]:
     """Validate sources.yaml content; errors name the entry and field and say how to fix them."""
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text, what=origin)
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{origin} is not valid YAML: {exc}", fix="Fix the YAML syntax.") from exc
     try:

@@ -26,6 +26,8 @@ from ctistudio.errors import ConfigurationError, InvalidInput
 from ctistudio.publish.git_repo import GitRepo, PublishError, auth_env
 from ctistudio.publish.layout import rule_path
 from ctistudio.publish.pull_requests import TOKEN_VARIABLE, Forge, PullRequest, open_github, open_gitlab, project_of
+from ctistudio.safe_yaml import load_yaml_documents
+from ctistudio.sigma.rule_yaml import RULE_LIMITS
 from ctistudio.store import Store
 from ctistudio.store.articles import get_article
 from ctistudio.store.rules import get_rule, list_rules
@@ -34,8 +36,8 @@ PR_BRANCH = "ctistudio/sigma-rules"
 
 
 class PublishRequest(BaseModel):
-    repo: str = Field(min_length=1, max_length=2000)  # a path or a URL git can clone and push to
-    branch: str | None = Field(None, max_length=200)
+    repo: str = Field(min_length=1, max_length=2000, pattern=r"^[^-\s]")  # a path or URL git can clone and push to
+    branch: str | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9._/-]+$")
     pr: Forge | None = None
     project: str | None = Field(None, max_length=300)  # owner/name on the forge (default: from the URL)
     rule_ids: list[int] | None = None
@@ -135,7 +137,7 @@ def _existing(root: Path) -> tuple[dict[str, str], Any]:
         if ".git" in path.parts:
             continue
         try:
-            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            documents = load_yaml_documents(path.read_text(encoding="utf-8"), limits=RULE_LIMITS, what=str(path))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
         relative = path.relative_to(root).as_posix()
@@ -192,6 +194,11 @@ def publish_approved(store: Store, settings: Settings, request: PublishRequest) 
         repo = GitRepo.clone(request.repo, Path(folder) / "repo", auth_env(request.repo, token, request.pr))
         base = repo.current_branch()
         branch = request.branch or (PR_BRANCH if request.pr else base)
+        if request.pr and not repo.has_commits():
+            raise InvalidInput(
+                f"{request.repo} has no commits yet, so there is no {base} branch for a request to merge into",
+                fix="Publish once without --pr (it creates the branch), or push an initial commit first.",
+            )
         if request.pr and branch == base:
             raise InvalidInput(
                 f"a {request.pr} request needs a branch other than {base}",

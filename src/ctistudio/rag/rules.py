@@ -24,6 +24,8 @@ import numpy as np
 import yaml
 
 from ctistudio.embeddings import EmbeddingModelMismatch
+from ctistudio.safe_yaml import load_yaml
+from ctistudio.sigma.rule_yaml import RULE_LIMITS
 from ctistudio.store import Store
 from ctistudio.store.rules import list_rules
 from ctistudio.store.text_search import MemoryTextIndex
@@ -134,7 +136,7 @@ def sigmahq_documents(root: Path, cache_dir: Path) -> list[RuleDoc]:
 
 def _parse_rule_file(path: Path, relative: str) -> dict[str, Any] | None:
     try:
-        rule = yaml.load(path.read_text(encoding="utf-8", errors="replace"), Loader=_Loader)
+        rule = load_yaml(path.read_text(encoding="utf-8", errors="replace"), limits=RULE_LIMITS, loader=_Loader)
     except yaml.YAMLError as exc:
         log.info("skipping %s: not valid YAML (%s)", relative, exc)
         return None
@@ -151,7 +153,7 @@ def generated_documents(store: Store, *, limit: int = 20000) -> list[RuleDoc]:
             if row.review_state == "rejected":
                 continue
             try:
-                rule = yaml.load(row.yaml, Loader=_Loader)
+                rule = load_yaml(row.yaml, limits=RULE_LIMITS, loader=_Loader)
             except yaml.YAMLError:
                 rule = None
             if not isinstance(rule, dict):

@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
+from ctistudio.safe_yaml import load_yaml_documents
 from ctistudio.sigma.errors import CorpusError
+from ctistudio.sigma.rule_yaml import RULE_LIMITS
 
 SKIPPED_FOLDERS = {"deprecated", "unsupported", ".git", ".github"}
 Progress = Callable[[int, int], None]
@@ -79,7 +81,8 @@ def load_corpus(root: Path, progress: Progress | None = None) -> Corpus:
     for done, path in enumerate(files, start=1):
         relative = path.relative_to(root).as_posix()
         try:
-            documents = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader))
+            text = path.read_text(encoding="utf-8")
+            documents = load_yaml_documents(text, limits=RULE_LIMITS, loader=_Loader, what=relative)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             corpus.skipped.append(SkippedFile(relative, f"unreadable: {str(exc).splitlines()[0]}"))
         else:

@@ -6,6 +6,9 @@
 - :func:`key_lines` maps key paths (``("detection", "selection")``) to line numbers, so that issues found
   on the parsed rule can point at a line of the text the model or the user wrote.
 - :func:`dump_rule` writes a rule with the keys in the conventional Sigma order.
+- Every read goes through :mod:`ctistudio.safe_yaml` with :data:`RULE_LIMITS`: an alias bomb, a rule of
+  megabytes or nesting 64 deep is refused (:class:`~ctistudio.safe_yaml.YamlRefused`, a ``yaml.YAMLError``)
+  before anything expands it. SigmaHQ's largest rule expands to ~4,500 nodes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
+
+from ctistudio.safe_yaml import YamlLimits, check_yaml, compose_yaml, load_yaml_documents
 
 KeyPath = tuple[str | int, ...]
 
@@ -38,6 +43,7 @@ SIGMA_KEY_ORDER = (
 )
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+RULE_LIMITS = YamlLimits(max_bytes=1024 * 1024, max_nodes=50_000, max_depth=64, max_seconds=2.0)
 
 
 class RuleLoader(_BaseLoader):
@@ -68,8 +74,15 @@ class RuleLoader(_BaseLoader):
 
 
 def load_documents(text: str) -> list[Any]:
-    """Every YAML document in ``text`` (raises :class:`yaml.YAMLError` with a mark on bad syntax)."""
-    return list(yaml.load_all(text, Loader=RuleLoader))
+    """Every YAML document in ``text`` (raises :class:`yaml.YAMLError` with a mark on bad syntax, and
+    :class:`~ctistudio.safe_yaml.YamlRefused` over :data:`RULE_LIMITS`)."""
+    return load_yaml_documents(text, limits=RULE_LIMITS, loader=RuleLoader, what="the rule")
+
+
+def check_rule_text(text: str) -> None:
+    """Refuse (:class:`~ctistudio.safe_yaml.YamlRefused`) a rule text over :data:`RULE_LIMITS` before any
+    work is done on it; syntax errors are left to the validator, which reports them with their line."""
+    check_yaml(text, limits=RULE_LIMITS, loader=RuleLoader, what="the rule")
 
 
 def error_position(exc: yaml.YAMLError) -> tuple[int | None, int | None]:
@@ -92,7 +105,7 @@ def error_message(exc: yaml.YAMLError) -> str:
 def key_lines(text: str) -> dict[KeyPath, int]:
     """Line number (1-based) of each key and list item of the first document; empty if it does not parse."""
     try:
-        node = yaml.compose(text, Loader=RuleLoader)
+        node = compose_yaml(text, limits=RULE_LIMITS, loader=RuleLoader, what="the rule")
     except yaml.YAMLError:
         return {}
     out: dict[KeyPath, int] = {}

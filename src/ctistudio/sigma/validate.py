@@ -25,6 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 
+from ctistudio.safe_yaml import YamlRefused
 from ctistudio.sigma.attack import check_attack_tag
 from ctistudio.sigma.fields import check_fields
 from ctistudio.sigma.rule_yaml import KeyPath, dump_rule, error_message, error_position, key_lines, load_documents
@@ -182,6 +183,9 @@ def _load_single_rule(text: str, collector: _Collector) -> dict[str, Any] | None
         return None
     try:
         documents = [d for d in load_documents(text) if d is not None]
+    except YamlRefused as exc:
+        collector.add("error", "yaml_refused", f"{exc.message}. {exc.fix}", "yaml")
+        return None
     except yaml.YAMLError as exc:
         line, column = error_position(exc)
         message = f"YAML syntax error: {error_message(exc)}"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ctistudio.config import Settings
 from ctistudio.web.context import AppContext
+from ctistudio.web.offload import VALIDATE_TIMEOUT, off_loop
 
 MAX_RULE_BYTES = 100_000
 QueueState = Literal["queued", "approved", "rejected", "all"]
@@ -83,9 +84,26 @@ def closest_rule(settings: Settings, entry: dict[str, Any]) -> ClosestRule:
 
 
 def validate_yaml(yaml_text: str) -> Any:
+    """The validation of a submitted rule; an alias bomb or an oversized text is refused (400) first."""
     from ctistudio.sigma import validate_rule
+    from ctistudio.sigma.rule_yaml import check_rule_text
 
+    check_rule_text(yaml_text)
     return validate_rule(yaml_text)
+
+
+async def validate_off_loop(yaml_text: str) -> Any:
+    """:func:`validate_yaml` in a worker thread with a time limit (the event loop keeps serving)."""
+    return await off_loop(validate_yaml, yaml_text, timeout=VALIDATE_TIMEOUT, what="validating the rule")
+
+
+async def edit_rule(ctx: AppContext, rule_id: int, yaml_text: str) -> Any:
+    """Replace a rule's YAML (refused with 400, the stored rule unchanged, when over the YAML limits)."""
+    from ctistudio.sigma.rule_yaml import check_rule_text
+
+    review = queue(ctx)
+    check_rule_text(yaml_text)
+    return await off_loop(review.edit, rule_id, yaml_text)
 
 
 def export_approved(ctx: AppContext, fmt: Literal["zip", "yaml"]) -> tuple[bytes, str, str]:

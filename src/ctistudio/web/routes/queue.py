@@ -40,7 +40,8 @@ async def export(ctx: CtxDep, format: Annotated[str, Query(pattern="^(zip|yaml)$
 @api.post("/validate")
 async def validate(body: views.RuleText) -> dict[str, Any]:
     """Validate Sigma YAML without saving it (the editor's live validation)."""
-    return views.validate_yaml(body.yaml).model_dump(mode="json", exclude={"rule", "normalized_yaml"})
+    result = await views.validate_off_loop(body.yaml)
+    return result.model_dump(mode="json", exclude={"rule", "normalized_yaml"})
 
 
 @api.get("/{rule_id}", response_model=views.RuleDetail)
@@ -52,7 +53,7 @@ async def show_rule(ctx: CtxDep, rule_id: RuleId):
 @api.put("/{rule_id}")
 async def edit_rule(ctx: CtxDep, rule_id: RuleId, body: views.RuleText) -> dict[str, Any]:
     """Replace the YAML; it is validated again (and judged again for novelty when valid)."""
-    return views.queue(ctx).edit(rule_id, body.yaml).model_dump(mode="json")
+    return (await views.edit_rule(ctx, rule_id, body.yaml)).model_dump(mode="json")
 
 
 @api.post("/{rule_id}/approve")
@@ -91,12 +92,12 @@ async def rule_page(request: Request, ctx: CtxDep, rule_id: RuleId) -> Response:
 
 @pages.post("/queue/validate")
 async def validate_fragment(request: Request, form: Annotated[views.RuleText, Form()]) -> Response:
-    return _render(request, "_validation.html", result=views.validate_yaml(form.yaml))
+    return _render(request, "_validation.html", result=await views.validate_off_loop(form.yaml))
 
 
 @pages.post("/queue/{rule_id}/save")
 async def save_fragment(request: Request, ctx: CtxDep, rule_id: RuleId, form: Annotated[views.RuleText, Form()]):
-    views.queue(ctx).edit(rule_id, form.yaml)
+    await views.edit_rule(ctx, rule_id, form.yaml)
     return Response(status_code=204, headers={"HX-Redirect": f"/queue/{rule_id}"})
 
 
