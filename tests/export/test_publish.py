@@ -41,6 +41,17 @@ def bare_repo(tmp_path: Path) -> Path:
     return path
 
 
+def seed(bare: Path, tmp_path: Path) -> str:
+    """An initial commit on ``main`` of ``bare`` (a pull request needs a branch to merge into)."""
+    work = tmp_path / "seed"
+    git("clone", "--quiet", str(bare), str(work), cwd=tmp_path)
+    (work / "README.md").write_text("detections\n")
+    git("add", ".", cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "start", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:refs/heads/main", cwd=work)
+    return git("rev-parse", "HEAD", cwd=work)
+
+
 def commits(repo: Path, branch: str = "main") -> list[str]:
     return git("log", "--format=%H", branch, cwd=repo).splitlines()
 
@@ -87,7 +98,8 @@ def test_a_rule_the_repository_has_under_another_id_is_skipped_as_a_duplicate(cl
     assert report["skipped"][0]["reason"] == "duplicate of rules/mshta_from_onenote.yml (similarity index)"
 
 
-def test_pull_request_on_the_github_double(cli, approved_run, bare_repo: Path, monkeypatch):
+def test_pull_request_on_the_github_double(cli, approved_run, bare_repo: Path, monkeypatch, tmp_path: Path):
+    start = seed(bare_repo, tmp_path)
     with GitHubDouble(project="acme/detections", token="ghp-test") as github:
         monkeypatch.setenv("CTISTUDIO_GITHUB_TOKEN", "ghp-test")
         monkeypatch.setenv("CTISTUDIO_GITHUB_API_URL", github.api_url)
@@ -101,11 +113,16 @@ def test_pull_request_on_the_github_double(cli, approved_run, bare_repo: Path, m
         assert f"- {RUN_KEY_PATH}: Lantern Loader Run Key Persistence" in pull["body"]
         assert "Source articles:\n- Operation Paper Lantern" in pull["body"]
         assert github.requests_to("/repos/acme/detections/pulls")[0].headers["authorization"] == "Bearer ghp-test"
-    assert len(commits(bare_repo, "ctistudio/sigma-rules")) == 1
-    assert git("branch", "--list", "main", cwd=bare_repo) == ""  # the base branch was not touched
+    assert commits(bare_repo, "ctistudio/sigma-rules")[1:] == [start]  # one commit on top of main
+    assert commits(bare_repo) == [start]  # the base branch was not touched
+
+    again = cli("queue", "publish", "--repo", str(bare_repo), "--pr", "github", "--pr-project", "acme/detections")
+    assert again.exit_code == 0 and "nothing new to publish" in again.stderr
+    assert len(github.pulls) == 1
 
 
-def test_merge_request_on_the_gitlab_double(cli, approved_run, bare_repo: Path, monkeypatch):
+def test_merge_request_on_the_gitlab_double(cli, approved_run, bare_repo: Path, monkeypatch, tmp_path: Path):
+    seed(bare_repo, tmp_path)
     with GitLabDouble(project="acme/detections", token="glpat-test") as gitlab:
         monkeypatch.setenv("CTISTUDIO_GITLAB_TOKEN", "glpat-test")
         monkeypatch.setenv("CTISTUDIO_GITLAB_URL", gitlab.url)
@@ -129,7 +146,7 @@ def test_merge_request_on_the_gitlab_double(cli, approved_run, bare_repo: Path, 
         assert gitlab.requests[0].path == "/api/v4/projects/acme%2Fdetections/merge_requests"
 
 
-def test_publish_refuses_bad_input_with_a_fix(cli, store, demo_run, bare_repo: Path, tmp_path: Path):
+def test_publish_refuses_bad_input_with_a_fix(cli, store, demo_run, bare_repo: Path, tmp_path: Path, monkeypatch):
     nothing = cli("queue", "publish", "--repo", str(bare_repo))
     assert nothing.exit_code == 1 and "no approved rules to publish" in nothing.stderr and "fix:" in nothing.stderr
 
@@ -159,5 +176,10 @@ def test_publish_refuses_bad_input_with_a_fix(cli, store, demo_run, bare_repo: P
     assert refused.exit_code == 1 and "cannot push to" in refused.stderr and "--branch NEW" in refused.stderr
     assert len(commits(checked_out)) == 1
 
+    option = cli("queue", "publish", "--repo", f"--upload-pack=touch {tmp_path / 'pwned'}")
+    assert option.exit_code == 1 and "--repo" in option.stderr and not (tmp_path / "pwned").exists()
+    monkeypatch.setenv("CTISTUDIO_GITHUB_TOKEN", "ghp-test")
+    empty = cli("queue", "publish", "--repo", str(bare_repo), "--pr", "github", "--pr-project", "a/b")
+    assert empty.exit_code == 1 and "has no commits yet" in empty.stderr and "without --pr" in empty.stderr
     unknown = cli("queue", "publish", "--repo", str(bare_repo), "--pr", "bitbucket")
     assert unknown.exit_code == 1 and "--pr github or --pr gitlab" in unknown.stderr

@@ -201,12 +201,21 @@ def publish_command(
 
     Rules the repository already has (same id, or a duplicate by the similarity index) are skipped;
     nothing new means no commit."""
+    from pydantic import ValidationError
+
     from ctistudio.publish.service import PublishRequest, publish_approved
     from ctistudio.store import Store
 
     if pr is not None and pr not in ("github", "gitlab"):
         raise InvalidInput(f"--pr {pr!r} is not a forge ctistudio knows", fix="Use --pr github or --pr gitlab.")
-    request = PublishRequest(repo=repo, branch=branch, pr=pr, project=project, rule_ids=rule_ids or None)
+    try:
+        request = PublishRequest(repo=repo, branch=branch, pr=pr, project=project, rule_ids=rule_ids or None)
+    except ValidationError as exc:
+        where = ", ".join(f"--{e['loc'][0]}" for e in exc.errors() if e.get("loc"))
+        raise InvalidInput(
+            f"{where or 'the options'}: not a repository path/URL or branch name git accepts",
+            fix="Give --repo as a path or URL (not starting with '-') and --branch as letters, digits, . _ / -.",
+        ) from None
     with Store(settings()) as store:
         report = publish_approved(store, settings(), request)
     if as_json:

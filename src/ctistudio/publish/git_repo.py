@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from ctistudio.errors import CtiStudioError
 
 COMMITTER = ("ctistudio", "ctistudio@localhost")
+ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
 
 
 class PublishError(CtiStudioError):
@@ -48,14 +49,21 @@ class GitRepo:
     def __init__(self, path: Path, remote: str, env: dict[str, str] | None = None) -> None:
         self.path = path
         self.remote = remote
-        self.env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
+        # Only the transports a rules repository uses (never ext::, which runs commands); no prompts.
+        self.env = {
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C",
+            "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
+            **(env or {}),
+        }
 
     @classmethod
     def clone(cls, remote: str, dest: Path, env: dict[str, str] | None = None) -> GitRepo:
         if shutil.which("git") is None:
             raise PublishError("git is not installed", fix="Install git (apt-get install git) and publish again.")
         repo = cls(dest, remote, env)
-        done = repo._run(["clone", "--quiet", remote, str(dest)], cwd=dest.parent, check=False)
+        done = repo._run(["clone", "--quiet", "--", remote, str(dest)], cwd=dest.parent, check=False)
         if done.returncode != 0:
             raise PublishError(
                 f"cannot clone the rules repository {remote}: {_last_line(done.stderr)}",

@@ -37,7 +37,7 @@ PR_BRANCH = "ctistudio/sigma-rules"
 
 class PublishRequest(BaseModel):
     repo: str = Field(min_length=1, max_length=2000, pattern=r"^[^-\s]")  # a path or URL git can clone and push to
-    branch: str | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9._/-]+$")
+    branch: str | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9._][A-Za-z0-9._/-]*$")
     pr: Forge | None = None
     project: str | None = Field(None, max_length=300)  # owner/name on the forge (default: from the URL)
     rule_ids: list[int] | None = None
