@@ -71,6 +71,11 @@ async def test_an_agent_searches_starts_a_run_and_cannot_write(analyst, store, d
         hits = found.structured_content["articles"]
         assert hits and hits[0]["title"] == "Operation Paper Lantern" and hits[0]["excerpt"]
 
+        asked = await client.call_tool("ask", {"question": "Which process did OneNote spawn?", "provider": "lmstudio"})
+        assert not asked.is_error, asked.content
+        assert asked.structured_content["answer"] and asked.structured_content["session_id"] >= 1
+        assert "Operation Paper Lantern" in {s["title"] for s in asked.structured_content["sources"]}
+
         articles = await client.call_tool("list_articles", {"search": "Paper Lantern"})
         article_id = articles.structured_content["result"][0]["id"]
         started = await client.call_tool("start_run", {"article_id": article_id, "provider": "lmstudio", "force": True})
