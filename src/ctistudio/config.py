@@ -48,6 +48,15 @@ def openai_api_base(url: str) -> str:
     return base if base.endswith("/v1") else base + "/v1"
 
 
+def url_list(value: str | None) -> list[str]:
+    """The hosts of a URL setting: ``LMSTUDIO_API_URL=http://gpu1:1234/v1,http://gpu2:1234/v1`` → two URLs.
+
+    A team spreads the load over several inference servers by listing them (comma-separated); one URL is
+    the usual single host.
+    """
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
 def openai_embeddings_url(url: str) -> str:
     """``http://host:1234`` or ``…/v1`` → ``…/v1/embeddings`` (a full embeddings URL is kept)."""
     base = url.strip().rstrip("/")
@@ -148,6 +157,22 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("CTISTUDIO_LOG_LEVEL")
     )
     sigma_rules_dir: Path | None = Field(None, validation_alias=_env("CTISTUDIO_SIGMA_RULES_DIR"))
+    # hours between rebuilds of the SigmaHQ similarity index by the scheduler (a git clone is pulled first); 0: never
+    sigma_refresh_hours: float = Field(24.0, ge=0, validation_alias=_env("CTISTUDIO_SIGMA_REFRESH_HOURS"))
+
+    # -- teams: workers, broker, scheduler ---------------------------------------------------------
+    # unset: runs execute in the process that starts them; set (redis://host:6379/0): workers execute them
+    broker_url: str | None = Field(None, validation_alias=_env("CTISTUDIO_BROKER_URL"))
+    # a worker holds a run for this long and renews it while it works; a dead worker's run moves on after it
+    run_lease_seconds: float = Field(60.0, ge=1, le=3600, validation_alias=_env("CTISTUDIO_RUN_LEASE_SECONDS"))
+    # seconds after which Redis hands an unacknowledged task (its worker died) to another worker
+    broker_visibility_timeout: float = Field(
+        300.0, ge=2, le=86400, validation_alias=_env("CTISTUDIO_BROKER_VISIBILITY_TIMEOUT")
+    )
+    # the scheduler runs the pipeline on newly polled articles whose hunt score is at least this; unset: never
+    autorun_min_score: int | None = Field(None, ge=0, le=100, validation_alias=_env("CTISTUDIO_AUTORUN_MIN_SCORE"))
+    # seconds between the scheduler's looks for due sources (each source keeps its own interval)
+    schedule_tick: float = Field(30.0, ge=0.2, le=3600, validation_alias=_env("CTISTUDIO_SCHEDULE_TICK"))
 
     # -- ingestion -------------------------------------------------------------------------------
     allow_private_fetch: bool = Field(False, validation_alias=_env("CTISTUDIO_ALLOW_PRIVATE_FETCH"))
@@ -190,9 +215,6 @@ class Settings(BaseSettings):
     context_lengths: dict[str, int] = Field(default_factory=dict, validation_alias=_env("CTISTUDIO_CONTEXT_LENGTHS"))
 
     @field_validator(
-        "lmstudio_api_url",
-        "llamacpp_server_url",
-        "ollama_url",
         "openai_base_url",
         "anthropic_base_url",
         "lmstudio_embedding_url",
@@ -208,10 +230,21 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     # Every way a URL enters (env, .env, the Settings page, ``ctistudio init``) passes these validators.
-    @field_validator("lmstudio_api_url")
+    @field_validator("lmstudio_api_url", "llamacpp_server_url", "ollama_url", "openai_compat_url")
     @classmethod
-    def _lmstudio_api_base(cls, value: str) -> str:
-        return openai_api_base(value)
+    def _http_url_list(cls, value: str | None, info: Any) -> str | None:
+        """One URL or several, comma-separated (one inference host each); each must be http(s)."""
+        if not url_list(value) and info.field_name == "openai_compat_url":
+            return None  # unset: no such server
+        urls = url_list(value)
+        wrong = [url for url in urls if not re.match(r"^https?://[^\s/]+", url)]
+        if not urls or wrong:
+            shown = f": {wrong[0]!r} is not" if wrong and len(urls) > 1 else ""
+            raise ValueError(f"must be an http:// or https:// URL, or several comma-separated{shown}")
+        urls = [url.rstrip("/") for url in urls]
+        if info.field_name == "lmstudio_api_url":
+            urls = [openai_api_base(url) for url in urls]
+        return ",".join(dict.fromkeys(urls))
 
     @field_validator("lmstudio_embedding_url")
     @classmethod

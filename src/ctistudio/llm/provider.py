@@ -70,6 +70,10 @@ class Provider(ABC):
         """Identity of the server behind this provider, used for per-endpoint concurrency and cooldown."""
         return self.name
 
+    def hosts(self) -> list[Provider]:
+        """The hosts this provider answers from (one; a :class:`~ctistudio.llm.hosts.HostSet` has several)."""
+        return [self]
+
     def model_for(self, task: Task | str) -> str | None:
         """The configured model for ``task``, else the provider's default model."""
         return self.models_by_task.get(Task(task)) or self.default_model

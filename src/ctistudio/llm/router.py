@@ -10,6 +10,10 @@ What it adds, all driven by exception types (never by provider names):
 - cooldown: an endpoint that failed ``cooldown_failures`` times in a row is skipped for a while;
 - availability checks with a TTL cache when walking the ``auto`` chain;
 - a per-endpoint limit on requests in flight, so callers can fan out freely;
+- several hosts per provider (a :class:`~ctistudio.llm.hosts.HostSet`): requests go to the hosts that have
+  the task's model loaded, least in flight first (ties: the host used least), each host with its own limit,
+  health and cooldown; a host that fails (unreachable, dropped, 5xx, 429) moves the request to the next host
+  at once, without the retries a lone host gets;
 - context fitting before sending, and on an overflow reported by the server one re-budget with the
   reported numbers (never a blind retry).
 """
@@ -22,8 +26,8 @@ import math
 import random
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -76,7 +80,14 @@ class EndpointState:
     cooldown_until: float = 0.0
     in_flight: int = 0
     peak_in_flight: int = 0
+    assigned: int = 0  # requests routed here and not finished (waiting for a slot or in flight)
+    dispatched: int = 0  # requests ever routed here
+    # (checked at, ids of the models loaded there; None: the host did not answer) — for hosts of a HostSet
+    inventory: tuple[float, frozenset[str] | None] | None = None
     _semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
         default_factory=weakref.WeakKeyDictionary
     )
 
@@ -87,6 +98,24 @@ class EndpointState:
         if semaphore is None:
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
         return semaphore
+
+    def inventory_lock(self) -> asyncio.Lock:
+        """This event loop's lock around the model-list probe (one probe per host at a time)."""
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    @contextmanager
+    def assignment(self) -> Iterator[None]:
+        """Count a request routed here until it ends (what "least in flight" compares)."""
+        self.assigned += 1
+        self.dispatched += 1
+        try:
+            yield
+        finally:
+            self.assigned -= 1
 
     async def acquire(self) -> None:
         await self.semaphore().acquire()
@@ -155,6 +184,9 @@ class Router(Provider):
                 fix="Enable one (LMSTUDIO_ENABLED=true, LLAMACPP_ENABLED=true …) or keep CTISTUDIO_EMBEDDED=true.",
             )
         self.providers = providers
+        self.groups = [provider.hosts() for provider in providers]
+        # endpoints of hosts that have siblings: failures are labelled with the host, not just the provider
+        self._multi_host = {host.endpoint for group in self.groups if len(group) > 1 for host in group}
         self.policy = policy or RouterPolicy()
         self.endpoints = endpoints or EndpointRegistry()
         self._health_cache = health_cache if health_cache is not None else {}
@@ -165,23 +197,92 @@ class Router(Provider):
         self._sleep = sleep
 
     # -- chain walking ---------------------------------------------------------------------------
-    async def _candidates(self, failures: dict[str, Exception]) -> AsyncIterator[Provider]:
-        for provider in self.providers:
-            state = self.endpoints.get(provider)
-            left = state.cooling_down()
-            if left > 0:
-                failures[provider.name] = ProviderUnavailable(
-                    f"{provider.name} is cooling down for {left:.0f}s after {state.failures} failures in a row",
-                    provider=provider.name,
-                    fix="Wait, or check the server's log for why it keeps failing.",
-                )
+    async def _candidates(
+        self, failures: dict[str, Exception], request: ChatRequest | None = None, embedding_model: str | None = None
+    ) -> AsyncIterator[tuple[Provider, ChatRequest | None, bool]]:
+        """``(provider or host, the request with its model resolved there, whether a sibling host is left)``."""
+        first = True
+        for provider, hosts in zip(self.providers, self.groups, strict=True):
+            resolved = self._resolve(provider, request, first) if request is not None else None
+            if len(hosts) > 1:
+                model = resolved.model if resolved is not None else (embedding_model or provider.embedding_model)
+                async for host, more in self._spread(hosts, model, failures):
+                    first = False
+                    yield host, resolved, more
+                continue
+            if self._cooling(provider, failures):
                 continue
             if self.policy.check_health and len(self.providers) > 1:
                 health = await self._health_of(provider)
                 if not health.ok:
                     failures[provider.name] = ProviderUnavailable(health.detail, provider=provider.name, fix=health.fix)
                     continue
-            yield provider
+            first = False
+            yield provider, resolved, False
+
+    def _cooling(self, provider: Provider, failures: dict[str, Exception]) -> bool:
+        state = self.endpoints.get(provider)
+        left = state.cooling_down()
+        if left > 0:
+            failures[self._label(provider)] = ProviderUnavailable(
+                f"{self._label(provider)} is cooling down for {left:.0f}s after {state.failures} failures in a row",
+                provider=provider.name,
+                fix="Wait, or check the server's log for why it keeps failing.",
+            )
+        return left > 0
+
+    def _label(self, provider: Provider) -> str:
+        return f"{provider.name} ({provider.endpoint})" if provider.endpoint in self._multi_host else provider.name
+
+    async def _spread(
+        self, hosts: list[Provider], model: str | None, failures: dict[str, Exception]
+    ) -> AsyncIterator[tuple[Provider, bool]]:
+        """The usable hosts, least in flight first, re-chosen each time one is asked for.
+
+        Hosts with ``model`` loaded come first; the others (which would load it on demand) only when
+        every one of those failed. Hosts cooling down or not answering their model list are skipped.
+        """
+        having: list[Provider] = []
+        others: list[Provider] = []
+        for host in hosts:
+            if self._cooling(host, failures):
+                continue
+            loaded = await self._inventory(host)
+            if loaded is None:
+                failures[self._label(host)] = ProviderUnavailable(
+                    f"{self._label(host)} is not answering",
+                    provider=host.name,
+                    fix=host.fix_for("connect") if hasattr(host, "fix_for") else None,
+                )
+                continue
+            (having if model and model in loaded else others).append(host)
+        for tier in (having, others):
+            while tier:
+                host = min(tier, key=lambda h: (self.endpoints.get(h).assigned, self.endpoints.get(h).dispatched))
+                tier.remove(host)
+                yield host, bool(tier) or (tier is having and bool(others))
+
+    async def _inventory(self, host: Provider) -> frozenset[str] | None:
+        """The models ``host`` has loaded (its model list, cached ``health_ttl``); None when it does not answer."""
+        state = self.endpoints.get(host)
+        ttl = max(self.policy.health_ttl, 1.0)
+        if state.inventory is not None and time.monotonic() - state.inventory[0] < ttl:
+            return state.inventory[1]
+        async with state.inventory_lock():
+            if state.inventory is not None and time.monotonic() - state.inventory[0] < ttl:
+                return state.inventory[1]
+            loaded: frozenset[str] | None
+            try:
+                infos = await host.models()
+            except LLMError as error:
+                log.warning("%s: model list unavailable (%s); skipping this host for %.0fs", host.endpoint, error, ttl)
+                loaded = None
+            else:
+                loaded = frozenset(
+                    name for info in infos if info.loaded is not False for name in (info.id, *info.instances)
+                )
+            state.inventory = (time.monotonic(), loaded)
+            return loaded
 
     async def _health_of(self, provider: Provider) -> Health:
         cached = self._health_cache.get(provider.endpoint)
@@ -193,10 +294,9 @@ class Router(Provider):
 
     def _mark_unavailable(self, provider: Provider, error: Exception) -> None:
         if isinstance(error, ProviderUnavailable | RateLimited):
-            self._health_cache[provider.endpoint] = (
-                time.monotonic(),
-                Health(provider=provider.name, ok=False, detail=str(error)),
-            )
+            now = time.monotonic()
+            self._health_cache[provider.endpoint] = (now, Health(provider=provider.name, ok=False, detail=str(error)))
+            self.endpoints.get(provider).inventory = (now, None)  # a host set's other hosts take its requests
 
     def _resolve(self, provider: Provider, request: ChatRequest, first: bool) -> ChatRequest:
         # An explicit model names a model of the first provider tried; the others use their task model.
@@ -219,7 +319,10 @@ class Router(Provider):
         )
 
     # -- retries -----------------------------------------------------------------------------------
-    async def _with_retries(self, provider: Provider, call: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+    async def _with_retries(
+        self, provider: Provider, call: Callable[[], Awaitable[T]], *, failover: bool = False
+    ) -> tuple[T, int]:
+        """Call with retries of transient failures; ``failover``: another host is left, so go there at once."""
         state = self.endpoints.get(provider)
         attempt = 0
         while True:
@@ -230,7 +333,7 @@ class Router(Provider):
                 if not error.transient:
                     raise
                 state.record_failure(self.policy)
-                if attempt > self.policy.retries or state.cooling_down() > 0:
+                if failover or attempt > self.policy.retries or state.cooling_down() > 0:
                     raise
                 delay = self._delay(error, attempt)
                 log.info("%s: %s — retry %d in %.2fs", provider.name, error.message, attempt, delay)
@@ -277,7 +380,12 @@ class Router(Provider):
         return await fit_request(request, context_length=window, count=count, provider=provider)
 
     async def _run_on(
-        self, provider: Provider, request: ChatRequest, make_call: Callable[[ChatRequest], Awaitable[T]]
+        self,
+        provider: Provider,
+        request: ChatRequest,
+        make_call: Callable[[ChatRequest], Awaitable[T]],
+        *,
+        failover: bool = False,
     ) -> tuple[T, ContextFit, int]:
         """Fit ``request`` to the provider's window and run ``make_call`` with retries.
 
@@ -288,11 +396,11 @@ class Router(Provider):
         window = await self._window(provider, model)
         fitted, fit = await self._fit(provider, request, window)
         try:
-            value, attempts = await self._with_retries(provider, lambda: make_call(fitted))
+            value, attempts = await self._with_retries(provider, lambda: make_call(fitted), failover=failover)
         except ContextOverflow as overflow:
             self._explain(provider, fitted, overflow)
             fitted, fit = await self._rebudget(provider, request, fitted, overflow, window)
-            value, attempts = await self._with_retries(provider, lambda: make_call(fitted))
+            value, attempts = await self._with_retries(provider, lambda: make_call(fitted), failover=failover)
         return value, fit, attempts
 
     @staticmethod
@@ -350,10 +458,8 @@ class Router(Provider):
     # -- chat ---------------------------------------------------------------------------------------
     async def complete(self, request: ChatRequest) -> ChatResult:
         failures: dict[str, Exception] = {}
-        first = True
-        async for provider in self._candidates(failures):
-            resolved = self._resolve(provider, request, first)
-            first = False
+        async for provider, resolved, more in self._candidates(failures, request):
+            assert resolved is not None
             state = self.endpoints.get(provider)
 
             async def call(req: ChatRequest, p: Provider = provider, st: EndpointState = state) -> ChatResult:
@@ -361,10 +467,11 @@ class Router(Provider):
                     return await p.complete(req)
 
             try:
-                result, fit, attempts = await self._run_on(provider, resolved, call)
+                with state.assignment():
+                    result, fit, attempts = await self._run_on(provider, resolved, call, failover=more)
             except FALLBACK_ERRORS as error:
-                log.warning("%s failed: %s", provider.name, error)
-                failures[provider.name] = error
+                log.warning("%s failed: %s", self._label(provider), error)
+                failures[self._label(provider)] = error
                 self._mark_unavailable(provider, error)
                 continue
             result.fit = fit
@@ -379,10 +486,8 @@ class Router(Provider):
         (the text already shown cannot be taken back).
         """
         failures: dict[str, Exception] = {}
-        first = True
-        async for provider in self._candidates(failures):
-            resolved = self._resolve(provider, request, first)
-            first = False
+        async for provider, resolved, more in self._candidates(failures, request):
+            assert resolved is not None
             state = self.endpoints.get(provider)
 
             async def open_stream(
@@ -398,11 +503,13 @@ class Router(Provider):
                     raise
 
             try:
-                (iterator, head), fit, attempts = await self._run_on(provider, resolved, open_stream)
+                with state.assignment():
+                    (iterator, head), fit, attempts = await self._run_on(provider, resolved, open_stream, failover=more)
             except FALLBACK_ERRORS as error:
-                failures[provider.name] = error
+                failures[self._label(provider)] = error
                 self._mark_unavailable(provider, error)
                 continue
+            state.assigned += 1  # streaming: counted until the stream ends
             try:
                 delta: StreamDelta | None = head
                 while delta is not None:
@@ -412,6 +519,7 @@ class Router(Provider):
                     yield delta
                     delta = await anext(iterator, None)
             finally:
+                state.assigned -= 1
                 state.release()
                 await _close(iterator)  # the caller may stop early: close the HTTP stream now
             return
@@ -420,7 +528,7 @@ class Router(Provider):
     # -- the rest of the provider interface ---------------------------------------------------------------
     async def embed(self, texts: list[str], model: str | None = None) -> EmbeddingResult:
         failures: dict[str, Exception] = {}
-        async for provider in self._candidates(failures):
+        async for provider, _, more in self._candidates(failures, embedding_model=model):
             state = self.endpoints.get(provider)
 
             async def call(p: Provider = provider, st: EndpointState = state) -> EmbeddingResult:
@@ -428,10 +536,11 @@ class Router(Provider):
                     return await p.embed(texts, model)
 
             try:
-                result, _ = await self._with_retries(provider, call)
+                with state.assignment():
+                    result, _ = await self._with_retries(provider, call, failover=more)
                 return result
             except FALLBACK_ERRORS as error:
-                failures[provider.name] = error
+                failures[self._label(provider)] = error
                 self._mark_unavailable(provider, error)
         raise self._give_up(failures)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from ctistudio.config import Settings
+from ctistudio.config import Settings, url_list
 from ctistudio.errors import ConfigurationError
+from ctistudio.llm.hosts import HostSet
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.providers.mlx import is_apple_silicon
 
@@ -43,6 +44,21 @@ ENABLED: dict[str, Callable[[Settings], bool]] = {
 }
 
 
+# name -> (the setting listing its hosts, comma-separated; whether the settings use those hosts at all)
+HOST_SETTINGS: dict[str, tuple[str, Callable[[Settings], bool]]] = {
+    "lmstudio": ("lmstudio_api_url", lambda s: True),
+    "llamacpp": ("llamacpp_server_url", lambda s: not s.llamacpp_model_path),  # a model path runs in-process
+    "ollama": ("ollama_url", lambda s: True),
+    "openai_compat": ("openai_compat_url", lambda s: True),
+}
+
+
+def host_urls(name: str, settings: Settings) -> list[str]:
+    """The inference hosts configured for provider ``name`` (empty: not a server, or one URL-less engine)."""
+    field, uses_hosts = HOST_SETTINGS.get(name, ("", lambda s: False))
+    return url_list(getattr(settings, field)) if field and uses_hosts(settings) else []
+
+
 def available_names() -> list[str]:
     return [name for name in AUTO_ORDER if name in BUILDERS]
 
@@ -57,7 +73,12 @@ def build_provider(name: str, settings: Settings) -> Provider:
         )
     module_name, function = target.split(":")
     builder = getattr(importlib.import_module(module_name), function)
-    return builder(settings)
+    urls = host_urls(name, settings)
+    if len(urls) <= 1:
+        return builder(settings)
+    field = HOST_SETTINGS[name][0]
+    # one provider per host (each its own transport and endpoint); no localhost fallback between them
+    return HostSet([builder(settings.model_copy(update={field: url}), several_hosts=True) for url in urls])
 
 
 def auto_chain(settings: Settings) -> list[str]:

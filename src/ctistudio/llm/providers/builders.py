@@ -11,9 +11,12 @@ from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
 from ctistudio.llm.types import Task
 
 
-def build_lmstudio(s: Settings) -> LMStudioProvider:
+def build_lmstudio(s: Settings, *, several_hosts: bool = False) -> LMStudioProvider:
+    # one host of several: a connection failure goes to the sibling hosts, not to localhost
+    fallback = {"fallback_hosts": []} if several_hosts else {}
     return LMStudioProvider(
         s.lmstudio_api_url,
+        **fallback,
         api_key=s.secret("lmstudio_api_key"),
         timeout=s.lmstudio_timeout,
         embedding_url=s.lmstudio_embedding_url,
@@ -49,7 +52,7 @@ def build_anthropic(s: Settings) -> AnthropicProvider:
     )
 
 
-def build_openai_compat(s: Settings) -> OpenAICompatibleProvider:
+def build_openai_compat(s: Settings, *, several_hosts: bool = False) -> OpenAICompatibleProvider:
     if not s.openai_compat_url:
         raise ConfigurationError(
             "the openai_compat provider needs a URL",

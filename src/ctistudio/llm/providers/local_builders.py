@@ -26,7 +26,7 @@ def resolve_model_path(value: str, settings: Settings) -> Path:
     return path  # missing: the provider's health and errors say so with the fix
 
 
-def build_llamacpp(s: Settings) -> Provider:
+def build_llamacpp(s: Settings, *, several_hosts: bool = False) -> Provider:
     if s.llamacpp_model_path:
         from ctistudio.llm.providers.llamacpp import LlamaCppProvider
 
@@ -57,7 +57,7 @@ def build_mlx(s: Settings) -> Provider:
     return MLXProvider(str(resolve_model_path(value, s)), default_model=value, context_overrides=s.context_lengths)
 
 
-def build_ollama(s: Settings) -> Provider:
+def build_ollama(s: Settings, *, several_hosts: bool = False) -> Provider:
     from ctistudio.llm.providers.ollama import OllamaProvider
 
     return OllamaProvider(
