@@ -56,8 +56,11 @@ POSITIVE_SIGNALS: tuple[Signal, ...] = (
     signal(
         "process_lineage",
         "perfect",
-        r"\b[\w.-]+\.exe\b[\"'`]?\s*(?:→|->|=>|>|spawn(?:s|ed|ing)|launch(?:es|ed|ing)|start(?:s|ed)|"
-        r"execut(?:es|ed|ing)|(?:was\s+)?(?:the\s+)?parent\s+of)\s*[\"'`]?(?:a\s+|an\s+|the\s+)?[\w.-]+\.exe\b",
+        # a match starts only where a run of name characters starts (leading dots/dashes skipped, the
+        # evidence is group m): retrying inside a long run like 1.1.1.1… would take quadratic time
+        r"(?<![\w.-])[.-]*+(?P<m>\b[\w.-]+\.exe\b[\"'`]?\s*(?:→|->|=>|>|spawn(?:s|ed|ing)|launch(?:es|ed|ing)|"
+        r"start(?:s|ed)|execut(?:es|ed|ing)|(?:was\s+)?(?:the\s+)?parent\s+of)\s*[\"'`]?(?:a\s+|an\s+|the\s+)?"
+        r"[\w.-]+\.exe\b)",
         8,
         24,
         "parent → child process relationships",
@@ -99,10 +102,12 @@ POSITIVE_SIGNALS: tuple[Signal, ...] = (
     signal(
         "detection_content",
         "perfect",
-        r"^\s*(?:logsource|detection)\s*:\s*$|\b(?:DeviceProcessEvents|DeviceRegistryEvents|DeviceNetworkEvents|"
-        r"SecurityEvent|SigninLogs|AuditLogs)\b\s*\n?\s*\|\s*where\b|^\s*index\s*=\s*\S+.*\|\s*(?:stats|table|search)\b|"
+        # [ \t]* at line starts, not \s*: \s* crossed blank lines and retried from each (quadratic)
+        r"^[ \t]*(?:logsource|detection)[ \t]*:[ \t]*$|\b(?:DeviceProcessEvents|DeviceRegistryEvents|"
+        r"DeviceNetworkEvents|SecurityEvent|SigninLogs|AuditLogs)\b\s*\|\s*where\b|"
+        r"^[ \t]*index[ \t]*=[ \t]*\S+.*\|\s*(?:stats|table|search)\b|"
         r"\b(?:process|file|registry|network)\s+where\s+\w+|"
-        r"^\s*rule\s+\w+\s*(?::\s*[\w ]+)?\s*\{|^\s*condition\s*:\s*\S+",
+        r"^[ \t]*rule[ \t]+\w+[ \t]*(?::[ \t]*[\w ]+)?\s*\{|^[ \t]*condition[ \t]*:[ \t]*\S+",
         10,
         20,
         "detection content in the article: Sigma, KQL, SPL, EQL or YARA",
@@ -158,7 +163,12 @@ NEGATIVE_SIGNALS: tuple[Signal, ...] = (
 
 _HASH = re.compile(r"\b(?:[a-f0-9]{64}|[a-f0-9]{40}|[a-f0-9]{32})\b", re.IGNORECASE)
 _IP = re.compile(r"\b(?:\d{1,3}(?:\.|\[\.\])){3}\d{1,3}\b")
-_DOMAIN = re.compile(r"\b[\w-]+(?:\.|\[\.\])(?:[\w-]+(?:\.|\[\.\]))*(?:com|net|org|ru|cn|io|xyz|top|info|biz|dev)\b")
+# Starts only where a run of labels starts (not after a label character, "x." or "x[.]"): retrying at every
+# label of a long run like 1.1.1.1… took quadratic time. Leading dashes are skipped.
+_DOMAIN = re.compile(
+    r"(?<![\w-])(?<![\w-]\.)(?<![\w-]\[\.\])-*+(\b[\w-]++(?:\.|\[\.\])(?:[\w-]++(?:\.|\[\.\]))*"
+    r"(?:com|net|org|ru|cn|io|xyz|top|info|biz|dev)\b)"
+)
 _WORD = re.compile(r"\S+")
 
 SHORT_TEXT_WORDS = 150

@@ -16,7 +16,14 @@ DETECTION_THRESHOLD = 4.0
 
 PLATFORM_SIGNALS: dict[str, tuple[Signal, ...]] = {
     "windows": (
-        signal("windows_executable", "windows", r"\b[\w-]+\.(?:exe|dll|ps1|bat|cmd|vbs|hta|lnk|msi|scr|sys)\b", 1, 4),
+        signal(
+            "windows_executable",
+            "windows",
+            # from the start of a name only (see hunt_score._DOMAIN: retrying inside a run is quadratic)
+            r"(?<![\w-])-*+(?P<m>\b[\w-]++\.(?:exe|dll|ps1|bat|cmd|vbs|hta|lnk|msi|scr|sys)\b)",
+            1,
+            4,
+        ),
         signal(
             "windows_path", "windows", r"\b[A-Za-z]:\\[^\s\"'<>|]*|%(?:APPDATA|LOCALAPPDATA|TEMP|PROGRAMDATA)%", 1, 3
         ),
@@ -54,8 +61,8 @@ PLATFORM_SIGNALS: dict[str, tuple[Signal, ...]] = {
         signal(
             "macos_paths",
             "macos",
-            r"~/Library/\S+|/Library/(?:LaunchAgents|LaunchDaemons|Application Support)\b|/Applications/\S+\.app\b|"
-            r"\b[\w-]+\.(?:plist|dmg|pkg)\b",
+            r"~/Library/\S+|/Library/(?:LaunchAgents|LaunchDaemons|Application Support)\b|"
+            r"/Applications/(?:[^\s/]+/)?[^\s/]+\.app\b|(?<![\w-])-*+(?P<m>\b[\w-]++\.(?:plist|dmg|pkg)\b)",
             1,
             4,
         ),

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from ctistudio.config import Settings
@@ -23,7 +24,7 @@ from ctistudio.ingest.documents import Document, document_from_bytes, markdown_d
 from ctistudio.ingest.errors import FetchFailed, Refused
 from ctistudio.ingest.harvest import Harvester, HarvestResult, page_from_response
 from ctistudio.ingest.http_fetch import PAGE_TYPES, Fetcher, FetchLimits
-from ctistudio.ingest.intake import ArticleCandidate, IngestOutcome, save_candidate
+from ctistudio.ingest.intake import ArticleCandidate, IngestOutcome, PreparedArticle, prepare_candidate, save_candidate
 from ctistudio.ingest.progress import Progress
 from ctistudio.ingest.sources_config import SourceOptions, load_sources
 from ctistudio.resources import demo_article
@@ -64,9 +65,11 @@ class IngestService:
         *,
         limits: FetchLimits | None = None,
         concurrency: int | None = None,
+        prepare: Callable[[ArticleCandidate], PreparedArticle] = prepare_candidate,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.prepare = prepare  # scores and fingerprints manual input (the web app sends big ones to a process)
         self.limits = limits or FetchLimits.from_settings(settings)
         self.concurrency = concurrency or settings.fetch_concurrency
 
@@ -139,7 +142,7 @@ class IngestService:
             raise
         document = Document(page.text, "html", page.title, page.author, page.published_at)
         extra = {"extractor": page.extractor, "final_url": response.final_url}
-        return self._store_document(document, origin="url", url=url, extra=extra)
+        return await asyncio.to_thread(partial(self._store_document, document, origin="url", url=url, extra=extra))
 
     def ingest_bytes(self, data: bytes, filename: str | None, title: str | None = None) -> IngestOutcome:
         """Store an uploaded file (HTML, PDF, Markdown, text) after the size and type checks."""
@@ -196,7 +199,8 @@ class IngestService:
             content_format=document.content_format,
             extra={**document.extra, **(extra or {})},
         )
+        prepared = self.prepare(candidate)
         with self.store.session() as session:
-            outcome = save_candidate(session, candidate)
+            outcome = save_candidate(session, prepared)
         log.info("%s ingest: %s article %s %s", origin, outcome.status, outcome.article_id, outcome.reason or "")
         return outcome

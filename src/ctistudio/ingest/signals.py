@@ -51,8 +51,9 @@ def _shown(match: str) -> str:
 def distinct_matches(sig: Signal, text: str) -> list[str]:
     """Distinct matches of ``sig`` in ``text`` (case-insensitive identity, first spelling kept)."""
     seen: dict[str, str] = {}
+    evidence = "m" if "m" in sig.pattern.groupindex else 0  # a pattern may name the part that is evidence
     for found in sig.pattern.finditer(text):
-        value = found.group(0).strip()
+        value = (found.group(evidence) or found.group(0)).strip()
         key = " ".join(value.lower().split())
         if key and key not in seen:
             seen[key] = value

@@ -15,6 +15,7 @@ from ctistudio.web.providers_service import check_provider_name
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
+INLINE_INDEX_CHARS = 40_000  # larger new articles are indexed after the response (~70 chunks at most inline)
 
 
 class ChatRequest(BaseModel):
@@ -74,6 +75,28 @@ async def index_articles(ctx: AppContext, article_ids: list[int] | None = None) 
         log.warning("indexing articles %s for chat failed: %s", article_ids or "(all)", error)
         return IndexResult(indexed=False, detail=str(error))
     return IndexResult(indexed=True, articles=report.articles, chunks=report.chunks, model=report.model)
+
+
+async def index_new_article(ctx: AppContext, article_id: int) -> str:
+    """Index a just-stored article for chat: at once when it is small, else as a background job (a
+    300,000-character paste is ~550 chunks: minutes of embedding on a small CPU, which its request must
+    not wait for). Returns the ``chat_index`` the API reports: ``indexed`` or why search cannot find it yet."""
+    size = _article_size(ctx, article_id)
+    if size <= INLINE_INDEX_CHARS:
+        indexed = await index_articles(ctx, [article_id])
+        return "indexed" if indexed.indexed else indexed.detail
+    ctx.background.submit(f"indexing article {article_id} for chat", lambda: index_articles(ctx, [article_id]))
+    return (
+        f"indexing in the background: article {article_id} has {size:,} characters; chat search finds it "
+        "when that is done"
+    )
+
+
+def _article_size(ctx: AppContext, article_id: int) -> int:
+    from ctistudio.store.articles import get_article
+
+    with ctx.require_store().session() as session:
+        return len(get_article(session, article_id).content or "")
 
 
 def sessions(ctx: AppContext) -> list[dict[str, Any]]:

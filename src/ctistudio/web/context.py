@@ -16,6 +16,7 @@ from typing import Any
 
 from ctistudio.config import Settings, SettingsSource
 from ctistudio.llm import Gateway, Health
+from ctistudio.web.offload import BackgroundJobs, WorkerProcess
 from ctistudio.web.security import AuthConfig, SessionSigner, signing_key
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class AppContext:
         self._retired: list[Gateway] = []
         self._pipelines: list[tuple[Settings, Any]] = []
         self._chat: tuple[Settings, Any] | None = None
+        self.background = BackgroundJobs()
+        self.worker = WorkerProcess()
 
     def settings(self) -> Settings:
         return self.source.get()
@@ -173,6 +176,8 @@ class AppContext:
         self.health.clear()
 
     async def aclose(self) -> None:
+        await self.background.aclose()
+        await asyncio.to_thread(self.worker.close)
         for _, service in self._pipelines:  # runs still going are marked cancelled (and can be resumed)
             for run_id in getattr(service.runner, "active", list)():
                 await service.runner.cancel(run_id)

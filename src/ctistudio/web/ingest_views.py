@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ctistudio.web.context import AppContext, ServiceMissing
+from ctistudio.web.offload import off_loop
 
 MAX_PASTE_CHARS = 2_000_000
+WORKER_PROCESS_CHARS = 500_000  # longer articles are scored in the worker process (spawned on first use)
 
 
 class PastedArticle(BaseModel):
@@ -44,23 +47,35 @@ def ingest_service(ctx: AppContext) -> Any:
         from ctistudio.ingest import IngestService
     except ImportError as exc:
         raise ServiceMissing("ingest", f"this build has no ingest service ({exc})") from exc
-    return IngestService(ctx.require_store(), ctx.settings())
+    return IngestService(ctx.require_store(), ctx.settings(), prepare=partial(_prepare, ctx))
+
+
+def _prepare(ctx: AppContext, candidate: Any) -> Any:
+    """Score and fingerprint an article: big ones in the worker process (see :class:`WorkerProcess`)."""
+    from ctistudio.ingest.intake import prepare_candidate
+
+    if len(candidate.text) < WORKER_PROCESS_CHARS:
+        return prepare_candidate(candidate)
+    return ctx.worker.run(prepare_candidate, candidate)
 
 
 def _result(outcome: Any) -> IngestResult:
     return IngestResult(**{k: v for k, v in asdict(outcome).items() if k in IngestResult.model_fields})
 
 
-def ingest_text(ctx: AppContext, pasted: PastedArticle) -> IngestResult:
-    return _result(ingest_service(ctx).ingest_text(pasted.text, title=pasted.title, url=pasted.url))
+async def ingest_text(ctx: AppContext, pasted: PastedArticle) -> IngestResult:
+    """Store pasted text; the scoring and fingerprints (linear in its length) run in a worker thread."""
+    service = ingest_service(ctx)
+    return _result(await off_loop(partial(service.ingest_text, pasted.text, title=pasted.title, url=pasted.url)))
 
 
 async def ingest_url(ctx: AppContext, url: str) -> IngestResult:
     return _result(await ingest_service(ctx).ingest_url(url))
 
 
-def ingest_upload(ctx: AppContext, data: bytes, filename: str | None) -> IngestResult:
-    return _result(ingest_service(ctx).ingest_bytes(data, filename))
+async def ingest_upload(ctx: AppContext, data: bytes, filename: str | None) -> IngestResult:
+    service = ingest_service(ctx)
+    return _result(await off_loop(service.ingest_bytes, data, filename))
 
 
 async def fetch_source_now(ctx: AppContext, source_id: str) -> dict[str, Any]:

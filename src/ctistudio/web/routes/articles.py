@@ -56,7 +56,7 @@ async def paste_article(ctx: CtxDep, body: ingest.PastedArticle, response: Respo
     """Store pasted text (Markdown with an optional YAML front matter); refused with the reason if too short.
 
     201 for a new article, 200 when it was there already (``exists``/``duplicate`` name it)."""
-    return await _stored(ctx, ingest.ingest_text(ctx, body), response)
+    return await _stored(ctx, await ingest.ingest_text(ctx, body), response)
 
 
 @api.post("/url", response_model=ingest.IngestResult, status_code=201)
@@ -69,7 +69,7 @@ async def article_from_url(ctx: CtxDep, body: ingest.ArticleUrl, response: Respo
 async def upload_article(ctx: CtxDep, file: UploadFile, response: Response):
     """Store an uploaded HTML, PDF, Markdown or text file (size-checked: CTISTUDIO_MAX_UPLOAD_BYTES)."""
     data = await file.read(ctx.settings().max_upload_bytes + 1)
-    return await _stored(ctx, ingest.ingest_upload(ctx, data, file.filename), response)
+    return await _stored(ctx, await ingest.ingest_upload(ctx, data, file.filename), response)
 
 
 async def _stored(ctx: CtxDep, outcome: ingest.IngestResult, response: Response) -> ingest.IngestResult:
@@ -79,8 +79,7 @@ async def _stored(ctx: CtxDep, outcome: ingest.IngestResult, response: Response)
     if outcome.status != "new":
         response.status_code = 200
     elif outcome.article_id:
-        indexed = await chat_views.index_articles(ctx, [outcome.article_id])
-        outcome.chat_index = "indexed" if indexed.indexed else indexed.detail
+        outcome.chat_index = await chat_views.index_new_article(ctx, outcome.article_id)
     return outcome
 
 
@@ -92,7 +91,7 @@ async def new_article_page(request: Request, ctx: CtxDep) -> Response:
 
 async def _added(ctx: CtxDep, outcome: ingest.IngestResult) -> Response:
     if outcome.status == "new" and outcome.article_id:
-        await chat_views.index_articles(ctx, [outcome.article_id])
+        await chat_views.index_new_article(ctx, outcome.article_id)
     target = outcome.article_id or outcome.duplicate_of
     if outcome.status in ("new", "exists", "duplicate") and target:
         return Response(status_code=204, headers={"HX-Redirect": f"/articles/{target}"})
@@ -102,7 +101,7 @@ async def _added(ctx: CtxDep, outcome: ingest.IngestResult) -> Response:
 @pages.post("/articles/new/text")
 async def paste_form(ctx: CtxDep, form: Annotated[PasteForm, Form()]) -> Response:
     pasted = ingest.PastedArticle(text=form.text, title=form.title or None, url=form.url or None)
-    return await _added(ctx, ingest.ingest_text(ctx, pasted))
+    return await _added(ctx, await ingest.ingest_text(ctx, pasted))
 
 
 @pages.post("/articles/new/url")
@@ -113,7 +112,7 @@ async def url_form(ctx: CtxDep, form: Annotated[ingest.ArticleUrl, Form()]) -> R
 @pages.post("/articles/new/upload")
 async def upload_form(ctx: CtxDep, file: UploadFile) -> Response:
     data = await file.read(ctx.settings().max_upload_bytes + 1)
-    return await _added(ctx, ingest.ingest_upload(ctx, data, file.filename))
+    return await _added(ctx, await ingest.ingest_upload(ctx, data, file.filename))
 
 
 @pages.get("/articles/{article_id}")
