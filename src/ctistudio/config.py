@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_API_TOKEN"))
     password_hash: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_PASSWORD_HASH"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_SECRET_KEY"))
+    # names the web app answers to besides localhost/127.0.0.1/::1 and its bound address (DNS rebinding)
+    allowed_hosts: str = Field("", validation_alias=_env("CTISTUDIO_ALLOWED_HOSTS"))
 
     # -- publishing rules (ctistudio queue publish) ------------------------------------------------
     github_token: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_GITHUB_TOKEN"))

@@ -15,7 +15,7 @@ import pytest
 
 from ctistudio.web.app import create_app
 
-BASE = "http://testserver"
+BASE = "http://127.0.0.1"  # a Host the app answers to (see web.security.HostPolicy)
 
 
 @pytest.fixture

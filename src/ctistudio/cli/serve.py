@@ -20,12 +20,17 @@ def serve_app(host: str, port: int, *, log_level: str = "warning") -> None:
     import uvicorn
 
     from ctistudio.web.app import create_app
-    from ctistudio.web.security import AuthConfig, require_auth_for_host
+    from ctistudio.web.security import WILDCARD_BINDS, AuthConfig, require_auth_for_host
 
     s = settings()
     require_auth_for_host(host, AuthConfig.from_settings(s))
-    app = create_app()
+    app = create_app(bind_host=host)
     console.print(f"[bold green]ctistudio[/] serving on [link]{url_for(host, port)}[/link]  (Ctrl+C to stop)")
+    if host.strip("[]") in WILDCARD_BINDS and not s.allowed_hosts:
+        err_console.print(
+            f"[yellow]note:[/] bound to {host}, but only localhost, 127.0.0.1 and ::1 are accepted as Host names; "
+            "set CTISTUDIO_ALLOWED_HOSTS to the names or addresses other machines use (e.g. studio.example.org)"
+        )
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
 
 

@@ -63,12 +63,14 @@ def create_app(
     store: Any = None,
     env_file: str | Path | None = ".env",
     services: Services | None = None,
+    bind_host: str | None = None,
 ) -> FastAPI:
     """Build the web app.
 
     ``settings`` (default: env + ``.env``) are the base; values saved in the Settings page are laid over
     them on every request (re-read when another process saved new ones). ``store`` defaults to the
-    store of ``settings``' database.
+    store of ``settings``' database. ``bind_host`` (what ``serve --host`` binds) is one of the Host names
+    the app answers to (see :class:`ctistudio.web.security.HostPolicy`).
     """
     base = settings or load_settings(env_file=env_file)
     store = store if store is not None else open_store(base)
@@ -78,7 +80,7 @@ def create_app(
         version, saved = store.load_settings_overrides() if store is not None else (None, {})
         return version, {**explicit, **saved}
 
-    ctx = AppContext(SettingsSource(overrides, env_file=env_file), services, store=store)
+    ctx = AppContext(SettingsSource(overrides, env_file=env_file), services, store=store, bind_host=bind_host)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

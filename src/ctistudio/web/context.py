@@ -17,7 +17,7 @@ from typing import Any
 from ctistudio.config import Settings, SettingsSource
 from ctistudio.llm import Gateway, Health
 from ctistudio.web.offload import BackgroundJobs, WorkerProcess
-from ctistudio.web.security import AuthConfig, SessionSigner, signing_key
+from ctistudio.web.security import AuthConfig, HostPolicy, SessionSigner, signing_key
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,20 @@ class HealthCache:
 class AppContext:
     """Per-app state. ``settings()`` is always current: a saved override is picked up without a restart."""
 
-    def __init__(self, source: SettingsSource, services: Services | None = None, *, store: Any = None) -> None:
+    def __init__(
+        self,
+        source: SettingsSource,
+        services: Services | None = None,
+        *,
+        store: Any = None,
+        bind_host: str | None = None,
+    ) -> None:
         self.source = source
         self.store = store
         self.services = services or Services.discover()
         first = source.get()
         self.auth = AuthConfig.from_settings(first)
+        self.hosts = HostPolicy.from_settings(first, bind_host)
         self.signer = SessionSigner(signing_key(first))
         self.health = HealthCache(ttl=first.health_ttl)
         self._gateway: Gateway | None = None

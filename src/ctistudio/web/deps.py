@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
@@ -66,8 +65,8 @@ async def require_csrf(request: Request, ctx: CtxDep, session: SessionDep) -> No
     if ctx.auth.token_ok(bearer_token(request)):
         return  # tokens are not sent by browsers on their own: no CSRF risk
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise CsrfRefused(f"cross-origin request from {origin} refused")
+    if origin and not ctx.hosts.origin_ok(origin, request.headers.get("host")):
+        raise CsrfRefused(f"cross-origin request from {origin[:200]} refused")
     if not ctx.auth.enabled and not request.state.had_session_cookie and not origin:
         return  # a script or curl on this machine with authentication off: no browser session to abuse
     supplied = request.headers.get(CSRF_HEADER)

@@ -1,5 +1,7 @@
 """One pure-ASGI middleware for what every request needs before routing.
 
+- Host allow-list: a ``Host`` header that is not a name the app answers to is refused with 400 before
+  anything else runs (DNS rebinding; see :class:`ctistudio.web.security.HostPolicy`).
 - Body limits: ``Content-Length`` above the limit is refused at once with 413; a body without a length
   is counted while it is read and refused the moment it passes the limit. Upload paths get
   ``CTISTUDIO_MAX_UPLOAD_BYTES``, everything else :data:`DEFAULT_BODY_LIMIT`.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from html import escape
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -57,8 +60,11 @@ class WebMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        limit = self.ctx.settings().max_upload_bytes if path in UPLOAD_PATHS else DEFAULT_BODY_LIMIT
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if not self.ctx.hosts.host_ok(headers.get("host")):
+            await _bad_host(send, path, self.ctx.hosts.refusal(headers.get("host")))
+            return
+        limit = self.ctx.settings().max_upload_bytes if path in UPLOAD_PATHS else DEFAULT_BODY_LIMIT
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
             await _too_large(send, path, limit)
@@ -121,17 +127,25 @@ def _security_headers() -> list[tuple[bytes, bytes]]:
 
 async def _too_large(send: Send, path: str, limit: int) -> None:
     reason = f"the request body is larger than the limit of {limit:,} bytes"
+    await _plain_error(send, path, 413, "payload_too_large", "Too large", reason)
+
+
+async def _bad_host(send: Send, path: str, reason: str) -> None:
+    fix = "Open the app by a name it answers to, or add this one to CTISTUDIO_ALLOWED_HOSTS."
+    await _plain_error(send, path, 400, "host_not_allowed", "Host not allowed", reason, fix)
+
+
+async def _plain_error(
+    send: Send, path: str, status: int, code: str, title: str, reason: str, fix: str | None = None
+) -> None:
+    """An error answered before routing (no templates): JSON for API paths, a small page otherwise."""
     if wants_json(path):
-        body = json.dumps({"error": "payload_too_large", "detail": reason}).encode()
+        body = json.dumps({"error": code, "detail": reason, **({"fix": fix} if fix else {})}).encode()
         content_type = b"application/json"
     else:
-        body = f"<!doctype html><title>Too large</title><h1>413 Too large</h1><p>{reason}</p>".encode()
+        text = escape(reason + (f" {fix}" if fix else ""))
+        body = f"<!doctype html><title>{title}</title><h1>{status} {title}</h1><p>{text}</p>".encode()
         content_type = b"text/html; charset=utf-8"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + _security_headers()})
     await send({"type": "http.response.body", "body": body})

@@ -6,7 +6,11 @@
 - Session cookie: a JSON payload signed with HMAC-SHA256 under ``CTISTUDIO_SECRET_KEY`` (a random key per
   process when unset: sessions then end with the process). It carries the CSRF token of that browser.
 - CSRF: every unsafe request authenticated by the cookie must echo the session's CSRF token in the
-  ``X-CSRF-Token`` header (HTMX and the page scripts do) or a ``csrf_token`` form field.
+  ``X-CSRF-Token`` header (HTMX and the page scripts do) or a ``csrf_token`` form field; an ``Origin``
+  header must be this server's own origin or name a host of ``CTISTUDIO_ALLOWED_HOSTS``.
+- Host allow-list (:class:`HostPolicy`): a request whose ``Host`` header is not a name this server answers
+  to is refused with 400 before anything else — the defence against DNS rebinding, where a page on
+  ``evil.example`` re-resolves its own name to 127.0.0.1 and reads the app as if it were same-origin.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ctistudio.config import Settings
 from ctistudio.errors import ConfigurationError
@@ -152,6 +157,89 @@ def signing_key(settings: Settings) -> bytes:
     if configured:
         return hashlib.sha256(configured.encode()).digest()
     return secrets.token_bytes(32)
+
+
+LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_BINDS = ("", "0.0.0.0", "::", "*")
+
+
+def host_name(header: str | None) -> str | None:
+    """The host of a ``Host`` header value (``name``, ``name:port``, ``[v6]:port``), lower-cased, without a
+    trailing dot; ``None`` when it is missing or malformed."""
+    value = (header or "").strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        rest = value[end + 1 :] if end > 0 else "x"
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        name = value[1:end]
+    else:
+        name, _, port = value.partition(":")
+        if port and not port.isdigit():
+            return None
+    name = name.rstrip(".")
+    if not name or any(not (ch.isalnum() or ch in ".-_:") for ch in name):
+        return None
+    return name
+
+
+def split_hosts(text: str) -> list[str]:
+    """``CTISTUDIO_ALLOWED_HOSTS`` → names: commas or spaces between them, brackets and trailing dots off."""
+    out = []
+    for item in text.replace(",", " ").split():
+        item = item.strip().lower().rstrip(".")
+        out.append(item[1:-1] if item.startswith("[") and item.endswith("]") else item)
+    return [item for item in out if item]
+
+
+def _matches(name: str, patterns: frozenset[str]) -> bool:
+    if name in patterns or "*" in patterns:
+        return True
+    return any(p.startswith("*.") and (name.endswith(p[1:]) or name == p[2:]) for p in patterns)
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which ``Host`` names this server answers to, and which ``Origin`` hosts may send it unsafe requests.
+
+    Default: ``localhost``, ``127.0.0.1``, ``::1`` and the address it is bound to (unless a wildcard such as
+    ``0.0.0.0``). ``CTISTUDIO_ALLOWED_HOSTS`` adds names (``studio.example.org``, ``*.corp.example``, or
+    ``*`` for any — only behind a proxy that checks the Host itself).
+    """
+
+    names: frozenset[str]
+    configured: frozenset[str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, bind_host: str | None = None) -> HostPolicy:
+        configured = frozenset(split_hosts(settings.allowed_hosts))
+        names = set(LOCAL_NAMES) | configured
+        for bound in (settings.host, bind_host):
+            if bound is not None and bound.strip("[]") not in WILDCARD_BINDS:
+                names.add(bound.strip("[]").lower())
+        return cls(names=frozenset(names), configured=configured)
+
+    def host_ok(self, header: str | None) -> bool:
+        name = host_name(header)
+        return name is not None and _matches(name, self.names)
+
+    def origin_ok(self, origin: str, host_header: str | None) -> bool:
+        """An ``Origin`` is accepted when it is this server's own origin (same host *and* port as the
+        request's ``Host``), or when its host is one of ``CTISTUDIO_ALLOWED_HOSTS`` (a proxy's public name)."""
+        try:
+            parts = urlsplit(origin)
+            hostname = parts.hostname
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not hostname:
+            return False
+        if host_header and parts.netloc.lower() == host_header.strip().lower():
+            return True
+        return bool(self.configured) and "*" not in self.configured and _matches(hostname, self.configured)
+
+    def refusal(self, header: str | None) -> str:
+        shown = (header or "")[:200] or "(none)"
+        return f"the Host header {shown!r} is not a name this server answers to"
 
 
 def is_loopback_host(host: str) -> bool:
