@@ -14,7 +14,7 @@ from ctistudio.testing.http_double import ChatCall
 
 RANK_ANSWER = {
     "score": 8,
-    "reasons": ["Verbatim command lines for rundll32, schtasks and sc.", "A process tree from OneNote."],
+    "reasons": ["verbatim command lines", "process lineage"],
     "evidence": [2, 3],  # sentence numbers of the marked demo article
 }
 # the demo's command-line candidates 7 (whoami) and 10 (ipconfig) selected, one invented command added

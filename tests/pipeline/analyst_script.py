@@ -25,11 +25,7 @@ from ctistudio.testing.lmstudio_double import ChatCall
 # rank: the sentences it cites, by how they start (the numbers are the prompt's)
 RANK_SCORE = {
     "score": 8,
-    "reasons": [
-        "Many verbatim command lines (mshta, rundll32, schtasks, sc, reg)",
-        "Process tree OneNote → mshta → PowerShell",
-        "Registry persistence and WDigest downgrade",
-    ],
+    "reasons": ["verbatim command lines", "process lineage", "registry changes"],
 }
 RANK_CITES = (
     "powershell.exe -nop -w hidden -ep bypass -enc",

@@ -73,9 +73,9 @@ async def test_a_server_answering_empty_objects_yields_the_floor_for_every_kind(
         "hunt_query",
     }
     assert {a.kind: a.mode for a in outcome.agents} == {a.kind: "pattern" for a in AGENTS}
-    assert all(a.error and "did not produce valid structured output" in a.error for a in outcome.agents)
+    assert all(a.error == "the model's answer was empty ({})" for a in outcome.agents)
     assert outcome.by_origin() == {"model": 0, "pattern": len(outcome.observables)}
-    assert len(double.requests_to("/v1/chat/completions")) == 2 * len(AGENTS)  # one repair each, then the floor
+    assert len(double.requests_to("/v1/chat/completions")) == len(AGENTS)  # valid but empty: no repair round
     assert sum(c.kind == "cmdline" for c in pre_extract(article).candidates) == 14
     assert sum(o.kind == "cmdline" for o in outcome.observables) == 14
 

@@ -108,7 +108,7 @@ async def test_rank_below_threshold_gates_and_force_resumes(
 ):
     def low_score(call):
         if "SIGMA HUNTABILITY" in call.system:
-            return json.dumps({"score": 3, "reasons": ["mostly narrative"], "evidence": []})
+            return json.dumps({"score": 3, "reasons": ["narrative without technical detail"], "evidence": []})
         return respond(call)
 
     analyst.responder = low_score

@@ -48,7 +48,11 @@ async def test_evidence_is_cited_by_sentence_number_and_filled_in_from_the_artic
         whoami = number_of(call, "cmd.exe /c whoami /all")
         cited = [whoami, number_of(call, "We track the cluster as PAPER LANTERN."), whoami]
         return json.dumps(
-            {"score": 8, "reasons": ["verbatim command lines", "verbatim command lines"], "evidence": cited}
+            {
+                "score": 8,
+                "reasons": ["verbatim command lines", "process lineage", "verbatim command lines"],
+                "evidence": cited,
+            }
         )
 
     double.responder = respond
@@ -56,12 +60,13 @@ async def test_evidence_is_cited_by_sentence_number_and_filled_in_from_the_artic
     outcome = await rank(article, title="Operation Paper Lantern")
     assert (outcome.score, outcome.band, outcome.origin) == (8, "high", "model")
     assert outcome.evidence == ["cmd.exe /c whoami /all", "We track the cluster as PAPER LANTERN."]
-    assert outcome.reasons == ["verbatim command lines"]
+    assert outcome.reasons == ["verbatim command lines", "process lineage"]
     assert outcome.dropped_evidence == 0
     [body] = [r.body for r in double.requests_to("/v1/chat/completions")]
     schema = body["response_format"]["json_schema"]["schema"]
     assert schema == rank_schema(len(split_sentences(article)))
     assert schema["properties"]["score"]["enum"] == list(range(1, 11))
+    assert "only indicators of compromise" in schema["properties"]["reasons"]["items"]["enum"]  # the rubric's labels
     assert schema["properties"]["evidence"]["maxItems"] == MAX_EVIDENCE
     assert body["messages"][0]["role"] == "system" and "SIGMA HUNTABILITY" in body["messages"][0]["content"]
     assert body["messages"][1]["content"].startswith("Title: Operation Paper Lantern\n\n[1] ")

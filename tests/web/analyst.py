@@ -12,7 +12,7 @@ import re
 
 from ctistudio.testing.lmstudio_double import ChatCall
 
-RANK = {"score": 8, "reasons": ["Verbatim command lines", "Process tree OneNote → mshta → PowerShell"]}
+RANK = {"score": 8, "reasons": ["verbatim command lines", "process lineage"]}
 RANK_CITES = "powershell.exe -nop -w hidden -ep bypass -enc"  # the sentence cited, by how it starts
 LINEAGE = "ONENOTE.EXE → mshta.exe"  # the candidate kept, among those listed
 

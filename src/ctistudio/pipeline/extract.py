@@ -8,7 +8,7 @@ limit bounds how many agents are in flight, so all of them are started at once.
 An agent answers by selecting candidates by number and adding items the list missed
 (:mod:`ctistudio.pipeline.selection`); its result is the union of the floor and what the model adds, so a
 weak or broken model can only add. When no model answers (or an answer stays invalid after the gateway's
-one repair), the agent's result is the floor alone, marked ``pattern``.
+one repair, or is empty), the agent's result is the floor alone, marked ``pattern``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ctistudio.pipeline.selection import (
     MAX_LISTED,
     answer_budget,
     candidate_listing,
+    is_empty,
     kept_numbers,
     new_items,
     selection_schema,
@@ -273,11 +274,16 @@ async def _run_agent(
         )
     except LLMError as error:  # BadOutput (still invalid after the repair) included
         usage.add_failure()
-        log.warning("extract/%s: no usable model answer (%s); using the pre-extractor", agent.kind, error.message)
-        report = AgentReport(kind=agent.kind, mode="pattern", kept=len(floor), floor=len(floor), error=error.message)
-        return floor, [], report
+        return _floor_only(agent.kind, floor, error.message)
     usage.add(result)
+    if is_empty(result.parsed):
+        return _floor_only(agent.kind, floor, "the model's answer was empty ({})")
     return merge_answer(agent.kind, floor, result.parsed, request.listed, index)
+
+
+def _floor_only(kind: str, floor: list[Observable], why: str) -> tuple[list[Observable], list[Dropped], AgentReport]:
+    log.warning("extract/%s: no usable model answer (%s); using the pre-extractor", kind, why)
+    return floor, [], AgentReport(kind=kind, mode="pattern", kept=len(floor), floor=len(floor), error=why)
 
 
 async def extract_observables(

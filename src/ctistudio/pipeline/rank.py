@@ -6,7 +6,8 @@ for every following article. Nothing variable (date, title, run id) may go befor
 
 The article is sent as numbered sentences (:mod:`ctistudio.pipeline.sentences`) and the model cites its
 evidence by number, under a JSON Schema whose ``evidence`` items are an enum of those numbers: the quotes
-are the article's own sentences, filled in by code, never retyped. When the model's answer is unusable
+are the article's own sentences, filled in by code, never retyped. Its reasons are the rubric's criteria
+(an enum of the prompt's bold labels), so the whole answer is a few dozen tokens. When the model's answer is unusable
 (still invalid after the gateway's one repair), the rank comes from the article's deterministic hunt
 score (0–100 → 1–10), marked ``origin: hunt_score``, and the run goes on. A server that cannot be reached
 still fails the step with its own error.
@@ -15,6 +16,7 @@ still fails the step with its own error.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -31,11 +33,16 @@ from ctistudio.pipeline.usage import StepUsage
 log = logging.getLogger(__name__)
 
 RANK_PROMPT = "rank"
-RANK_MAX_TOKENS = 300  # a score, ≤ 5 short reasons and ≤ 5 sentence numbers
+RANK_MAX_TOKENS = 160  # a score, ≤ 5 rubric labels and ≤ 5 sentence numbers: ~70 tokens when valid
 MAX_REASONS = 5
 MAX_EVIDENCE = 5
 MAX_NUMBERED = 400  # sentences numbered for citation (the rest of a very long article is sent unnumbered)
-REASON_CHARS = 300
+_LABEL = re.compile(r"^- \*\*(.+?)\*\*", re.M)
+
+
+def reason_labels() -> list[str]:
+    """The rubric's criteria, the bold labels of the rank prompt: what ``reasons`` may name."""
+    return _LABEL.findall(load_prompt(RANK_PROMPT).body)
 
 
 class RankOutcome(BaseModel):
@@ -55,10 +62,16 @@ def numbered_article(sentences: list[Sentence]) -> str:
 
 
 def rank_schema(numbered: int) -> dict[str, Any]:
-    """The rank answer: a score (enum 1–10), short reasons, and evidence as sentence numbers (enum)."""
+    """The rank answer: a score (enum 1–10), the rubric's criteria that moved it (enum of labels), and
+    evidence as sentence numbers (enum). Nothing free-form: a small model cannot loop inside a string."""
     properties: dict[str, Any] = {
         "score": {"type": "integer", "enum": list(range(1, 11))},
-        "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_REASONS},
+        "reasons": {
+            "type": "array",
+            "items": {"type": "string", "enum": reason_labels()},
+            "minItems": 1,
+            "maxItems": MAX_REASONS,
+        },
     }
     if numbered:
         properties["evidence"] = {
@@ -88,8 +101,7 @@ def rank_request(article_text: str, title: str = "") -> tuple[list[dict[str, obj
 def read_answer(answer: dict[str, Any], sentences: list[Sentence]) -> tuple[int, list[str], list[str]]:
     """Score, reasons (each once) and the evidence sentences (each once) of a schema-valid answer."""
     score = max(1, min(10, int(answer["score"])))
-    reasons = list(dict.fromkeys(" ".join(str(r).split())[:REASON_CHARS] for r in answer.get("reasons") or []))
-    reasons = [r for r in reasons if r][:MAX_REASONS]
+    reasons = list(dict.fromkeys(str(r) for r in answer.get("reasons") or []))[:MAX_REASONS]
     by_number = {s.number: s.text for s in sentences}
     cited = list(dict.fromkeys(answer.get("evidence") or []))
     evidence = [by_number[n] for n in cited if n in by_number][:MAX_EVIDENCE]

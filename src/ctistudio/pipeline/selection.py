@@ -45,7 +45,14 @@ def selection_schema(kind: str, listed: int) -> dict[str, Any]:
         numbers = list(range(1, listed + 1))
         properties["keep"] = {"type": "array", "items": {"type": "integer", "enum": numbers}, "maxItems": listed}
     properties["new"] = {"type": "array", "items": _LINEAGE_ITEM if kind == "lineage" else {"type": "string"}}
-    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    # no key is required: an answer cut inside a looping ``new`` string keeps its complete ``keep`` list
+    # (the gateway salvages the longest complete prefix that fits the schema); an empty answer is no answer
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def is_empty(answer: dict[str, Any]) -> bool:
+    """An answer that says nothing at all (``{}``): the agent had no usable answer."""
+    return "keep" not in answer and "new" not in answer
 
 
 def answer_budget(listed: int, article_text: str) -> int:
