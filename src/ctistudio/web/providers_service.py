@@ -2,6 +2,8 @@
 
 A connection test may carry unsaved settings (the values typed in the form): they are validated and
 overlaid on the current settings for that one test only, so a URL can be tried before it is saved.
+A stored key is never sent to a URL it was not saved for: when the unsaved values move a provider's URL,
+that provider's stored key is left out unless the same request enters a key (see :data:`KEY_URLS`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ctistudio.config import PROVIDER_NAMES, Settings, load_settings
+from ctistudio.config import PROVIDER_NAMES, Settings, env_name, load_settings
 from ctistudio.errors import InvalidInput
 from ctistudio.llm import Gateway, ModelInfo
 from ctistudio.llm.diagnostics import ConnectionReport, connection_report
@@ -27,6 +29,13 @@ URL_FIELD = {
     "openai": "openai_base_url",
     "anthropic": "anthropic_base_url",
     "openai_compat": "openai_compat_url",
+}
+# Each secret and the URLs it is sent to: a test against another URL uses only a key typed in the request.
+KEY_URLS: dict[str, tuple[str, ...]] = {
+    "lmstudio_api_key": ("lmstudio_api_url", "lmstudio_embedding_url"),
+    "openai_api_key": ("openai_base_url",),
+    "anthropic_api_key": ("anthropic_base_url",),
+    "openai_compat_api_key": ("openai_compat_url",),
 }
 ENABLED_FIELD = {
     "lmstudio": "lmstudio_enabled",
@@ -83,24 +92,42 @@ async def list_providers(ctx: AppContext, *, probe: bool = True) -> ProviderList
     return ProviderList(llm_provider=settings.llm_provider, chain=chain, providers=out)
 
 
-def settings_with(base: Settings, unsaved: dict[str, Any] | None) -> Settings:
-    """``base`` with ``unsaved`` values laid over it (validated like a saved change would be)."""
+def settings_with(base: Settings, unsaved: dict[str, Any] | None) -> tuple[Settings, list[str]]:
+    """``base`` with ``unsaved`` values laid over it (validated like a saved change would be), and the
+    stored keys left out because the unsaved values send them to another URL (:data:`KEY_URLS`)."""
     if not unsaved:
-        return base
+        return base, []
     values = {name: getattr(base, name) for name in type(base).model_fields}
     for name, value in values.items():
         if hasattr(value, "get_secret_value"):
             values[name] = value.get_secret_value()
     values.update({k: v for k, v in unsaved.items() if v is not None})
-    return load_settings(values, env_file=None)
+    merged = load_settings(values, env_file=None)
+    withheld = [
+        key
+        for key, urls in KEY_URLS.items()
+        if unsaved.get(key) is None
+        and base.secret(key)
+        and any(getattr(merged, url) != getattr(base, url) for url in urls)
+    ]
+    if not withheld:
+        return merged, []
+    return load_settings({**values, **dict.fromkeys(withheld)}, env_file=None), withheld
 
 
 async def test_connection(ctx: AppContext, name: str, unsaved: dict[str, Any] | None = None) -> ConnectionReport:
     """The ``ctistudio llm test`` report for ``name``, with the saved settings or the unsaved ones given."""
     check_provider_name(name)
-    settings = settings_with(ctx.settings(), unsaved)
+    settings, withheld = settings_with(ctx.settings(), unsaved)
     async with Gateway(settings) as gateway:  # a fresh gateway: no cooldown or cache from earlier failures
         report = await connection_report(gateway.provider(name))
+    for key in withheld:
+        report.add(
+            "stored key withheld",
+            True,
+            f"the saved {env_name(key)} was not sent: it is only sent to the URL it was saved for",
+            level="info",
+        )
     ctx.health.clear()
     return report
 
@@ -108,7 +135,7 @@ async def test_connection(ctx: AppContext, name: str, unsaved: dict[str, Any] | 
 async def live_models(ctx: AppContext, name: str, unsaved: dict[str, Any] | None = None) -> list[ModelInfo]:
     """The models ``name`` serves now, with loaded context lengths where the server tells them."""
     check_provider_name(name)
-    settings = settings_with(ctx.settings(), unsaved)
+    settings, _ = settings_with(ctx.settings(), unsaved)
     async with Gateway(settings) as gateway:
         return await gateway.provider(name).models()
 
