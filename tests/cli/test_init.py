@@ -64,6 +64,7 @@ def test_init_asks_the_setup_questions(cli, start_double):
             "",  # OpenAI key: none
             "sk-ant-xyz",  # Anthropic key
             "lmstudio",  # LLM_PROVIDER
+            "n",  # generate an API token: no
         ]
     )
     result = cli("init", input=answers + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from ctistudio.config import Settings, load_settings, openai_api_base, openai_em
 
 
 def update_env_file(path: Path, values: dict[str, str]) -> None:
-    """Set ``values`` in the .env file at ``path``, keeping every other line (and comments) as it was."""
+    """Set ``values`` in the .env file at ``path``, keeping every other line (and comments) as it was.
+
+    The file holds keys and tokens: it is written readable by its owner only (0600), an existing one too."""
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     pending = dict(values)
     out = []
@@ -24,7 +27,10 @@ def update_env_file(path: Path, values: dict[str, str]) -> None:
         else:
             out.append(line)
     out.extend(f"{key}={value}" for key, value in pending.items())
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(out) + "\n")
+    os.chmod(path, 0o600)  # a file that existed keeps its old mode through open()
 
 
 def lmstudio_urls(url: str) -> dict[str, str]:
@@ -85,6 +91,11 @@ def register(app: typer.Typer) -> None:
         model_sigma: str | None = typer.Option(None, "--model-sigma", help="LMSTUDIO_MODEL_SIGMA."),
         openai_key: str | None = typer.Option(None, "--openai-key", help="OpenAI API key (optional)."),
         anthropic_key: str | None = typer.Option(None, "--anthropic-key", help="Anthropic API key (optional)."),
+        api_token: bool | None = typer.Option(
+            None,
+            "--api-token/--no-api-token",
+            help="Write a new random CTISTUDIO_API_TOKEN (needed to serve beyond this machine).",
+        ),
         env_file: Path = typer.Option(Path(".env"), "--env-file", help="File to write."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask: use the flags and the defaults."),
         skip_test: bool = typer.Option(False, "--skip-test", help="Don't run the connection test afterwards."),
@@ -101,10 +112,14 @@ def register(app: typer.Typer) -> None:
         q.ask("OPENAI_API_KEY", openai_key, "OpenAI API key (blank: none)", "", secret=True)
         q.ask("ANTHROPIC_API_KEY", anthropic_key, "Anthropic API key (blank: none)", "", secret=True)
         q.ask("LLM_PROVIDER", provider, "Provider: auto (the fallback chain) or one name", current.llm_provider)
+        if q.confirm(api_token, "Generate an API token (needed to serve the web app beyond this machine)?", False):
+            from ctistudio.web.security import new_api_token
+
+            q.values["CTISTUDIO_API_TOKEN"] = new_api_token()
         values = {k: v for k, v in q.values.items() if v != ""}
         load_settings(values, env_file=None)  # refuse invalid values before writing anything
         update_env_file(env_file, values)
-        shown = {k: ("(set)" if "KEY" in k else v) for k, v in values.items()}
+        shown = {k: ("(set)" if "KEY" in k or "TOKEN" in k else v) for k, v in values.items()}
         console.print(
             f"[green]wrote {env_file}[/]: " + (", ".join(f"{k}={v}" for k, v in shown.items()) or "no changes")
         )

@@ -17,7 +17,7 @@ from typing import Any
 from ctistudio.config import Settings, SettingsSource
 from ctistudio.llm import Gateway, Health
 from ctistudio.web.offload import BackgroundJobs, WorkerProcess
-from ctistudio.web.security import AuthConfig, HostPolicy, SessionSigner, signing_key
+from ctistudio.web.security import AuthConfig, HostPolicy, LoginThrottle, SessionSigner, signing_key
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ class AppContext:
         first = source.get()
         self.auth = AuthConfig.from_settings(first)
         self.hosts = HostPolicy.from_settings(first, bind_host)
+        self.throttle = LoginThrottle()
         self.signer = SessionSigner(signing_key(first))
         self.health = HealthCache(ttl=first.health_ttl)
         self._gateway: Gateway | None = None

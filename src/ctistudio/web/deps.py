@@ -45,14 +45,27 @@ def bearer_token(request: Request) -> str | None:
     return request.headers.get(TOKEN_HEADER)
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (behind ``CTISTUDIO_TRUSTED_PROXIES``: the one the proxy forwarded)."""
+    return request.client.host if request.client else "unknown"
+
+
 def require_user(request: Request, ctx: CtxDep, session: SessionDep) -> str | None:
-    """Who is calling: ``None`` when authentication is off, else the session user or ``"token"``."""
+    """Who is calling: ``None`` when authentication is off, else the session user or ``"token"``.
+
+    A wrong token counts as a failed attempt of the caller's address (429 once it is over the limit)."""
     request.state.via_token = False
     if not ctx.auth.enabled:
         return None
-    if ctx.auth.token_ok(bearer_token(request)):
-        request.state.via_token = True
-        return "token"
+    token = bearer_token(request)
+    if token is not None:
+        client = client_address(request)
+        ctx.throttle.check(client)
+        if ctx.auth.token_ok(token):
+            ctx.throttle.succeeded(client)
+            request.state.via_token = True
+            return "token"
+        ctx.throttle.failed(client)
     if session.user:
         return session.user
     raise NotAuthenticated

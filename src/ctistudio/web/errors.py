@@ -27,6 +27,7 @@ from ctistudio.llm.errors import (
 )
 from ctistudio.web.context import ServiceMissing
 from ctistudio.web.middleware import wants_json
+from ctistudio.web.security import TooManyAttempts
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ def _validation_reason(exc: RequestValidationError) -> str:
     return "; ".join(reasons) or "invalid request"
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CtiStudioError)
     async def _ours(request: Request, exc: CtiStudioError) -> Response:
@@ -121,6 +126,15 @@ def install_error_handlers(app: FastAPI) -> None:
             return Response(status_code=401, headers={"HX-Redirect": "/login"})
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.exception_handler(TooManyAttempts)
+    async def _throttled(request: Request, exc: TooManyAttempts) -> Response:
+        log.warning("%s %s from %s: %s", request.method, request.url.path, _client(request), exc)
+        response = render_error(
+            request, 429, "too_many_attempts", str(exc), f"Wait {exc.retry_after} s before trying again."
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, exc: CsrfRefused) -> Response:

@@ -21,6 +21,7 @@ import hmac
 import ipaddress
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +152,67 @@ class AuthConfig:
         return self.token_ok(secret)
 
 
+FREE_FAILURES = 5  # wrong passwords/tokens per client address before the backoff starts
+MAX_BLOCK_SECONDS = 300.0
+FORGET_AFTER = 900.0  # seconds without a failure after which a client's count starts again
+MAX_CLIENTS = 10_000  # addresses remembered at most (the oldest are forgotten first)
+
+
+class TooManyAttempts(Exception):
+    """A client address failed to authenticate too often: answered 429 with ``Retry-After``."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed login or token attempts; retry in {retry_after:.0f} s")
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+    blocked_until: float = 0.0
+
+
+class LoginThrottle:
+    """Failed logins and wrong tokens per client address, with exponential backoff.
+
+    The first :data:`FREE_FAILURES` failures cost only the login page's fixed delay; each further one
+    blocks the address for 2, 4, 8 … seconds (at most :data:`MAX_BLOCK_SECONDS`); while it is blocked every
+    attempt is refused with 429 before any password or token is checked. A success clears the address.
+    """
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._clients: dict[str, _Failures] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        """Raise :class:`TooManyAttempts` while ``client`` is blocked."""
+        with self._lock:
+            entry = self._clients.get(client)
+            wait = entry.blocked_until - self._clock() if entry else 0.0
+        if wait > 0:
+            raise TooManyAttempts(wait)
+
+    def failed(self, client: str) -> None:
+        now = self._clock()
+        with self._lock:
+            entry = self._clients.pop(client, None) or _Failures()
+            if now - entry.last > FORGET_AFTER:
+                entry = _Failures()
+            entry.count += 1
+            entry.last = now
+            if entry.count > FREE_FAILURES:
+                entry.blocked_until = now + min(MAX_BLOCK_SECONDS, 2.0 ** (entry.count - FREE_FAILURES))
+            self._clients[client] = entry  # re-inserted: the dict's order is least recently failed first
+            while len(self._clients) > MAX_CLIENTS:
+                self._clients.pop(next(iter(self._clients)))
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._clients.pop(client, None)
+
+
 def signing_key(settings: Settings) -> bytes:
     """The session signing key: ``CTISTUDIO_SECRET_KEY``, or a random one for this process."""
     configured = settings.secret("secret_key")
@@ -252,12 +314,28 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+MIN_TOKEN_CHARS = 24
+
+
+def new_api_token() -> str:
+    """A random API token (43 URL-safe characters, 256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
 def require_auth_for_host(host: str, auth: AuthConfig) -> None:
-    """Refuse to serve beyond loopback without authentication."""
-    if not is_loopback_host(host) and not auth.enabled:
+    """Refuse to serve beyond loopback without authentication, or with an API token short enough to guess."""
+    if is_loopback_host(host):
+        return
+    if not auth.enabled:
         raise ConfigurationError(
             f"refusing to listen on {host}: that address is reachable from other machines and no "
             "authentication is configured",
             fix="Set CTISTUDIO_PASSWORD_HASH (from `ctistudio hash-password`) or CTISTUDIO_API_TOKEN, "
             "or serve on 127.0.0.1.",
+        )
+    if auth.api_token is not None and len(auth.api_token) < MIN_TOKEN_CHARS:
+        raise ConfigurationError(
+            f"refusing to listen on {host}: CTISTUDIO_API_TOKEN has {len(auth.api_token)} characters; a server "
+            f"other machines can reach needs at least {MIN_TOKEN_CHARS}",
+            fix="Generate one with `ctistudio hash-password --token` and put it in CTISTUDIO_API_TOKEN.",
         )

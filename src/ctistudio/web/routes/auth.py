@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from ctistudio.web.deps import CtxDep, require_csrf
+from ctistudio.web.deps import CtxDep, client_address, require_csrf
 from ctistudio.web.security import Session
 
 router = APIRouter(tags=["auth"], include_in_schema=False)
@@ -44,9 +44,13 @@ async def login_page(request: Request, ctx: CtxDep, next: str = "/") -> Response
 async def login(request: Request, ctx: CtxDep, form: Annotated[LoginForm, Form()]) -> Response:
     if not ctx.auth.enabled:
         return RedirectResponse(_safe_next(form.next), status_code=303)
-    if not ctx.auth.login_ok(form.secret):
+    client = client_address(request)
+    ctx.throttle.check(client)  # 429 while this address is blocked, before the password is even checked
+    if not await asyncio.to_thread(ctx.auth.login_ok, form.secret):  # scrypt: ~50 ms of CPU
+        ctx.throttle.failed(client)
         await asyncio.sleep(FAILED_LOGIN_DELAY)
         return _login_page(request, form.next, "Wrong password or token.", status=401)
+    ctx.throttle.succeeded(client)
     request.state.session = Session(user="admin")  # a new CSRF token with the new session
     request.state.set_session = True
     return RedirectResponse(_safe_next(form.next), status_code=303)
