@@ -17,8 +17,9 @@ RANK_ANSWER = {
     "reasons": ["verbatim command lines", "process lineage"],
     "evidence": [2, 3],  # sentence numbers of the marked demo article
 }
-# the demo's command-line candidates 7 (whoami) and 10 (ipconfig) selected, one invented command added
-EXTRACT_ANSWER = {"keep": [7, 10], "new": ["net.exe use \\\\fileserver\\c$"]}
+# two of the demo's command-line candidates (7: cmd.exe /c whoami /all, 8: whoami /all) selected, one
+# invented command added
+EXTRACT_ANSWER = {"keep": [7, 8], "new": ["net.exe use \\\\fileserver\\c$"]}
 SIGMA_ANSWER = """title: Comsvcs MiniDump of LSASS
 description: Detects rundll32 calling the MiniDump export of comsvcs.dll to dump LSASS.
 tags:

@@ -43,7 +43,7 @@ async def test_quick_run_measures_every_task_with_the_doubles_token_counts(start
     replies = [json.dumps(RANK_ANSWER)] * 2 + [json.dumps(EXTRACT_ANSWER)] * 2
     replies += [SIGMA_ANSWER] * 2 + [CHAT_ANSWER] * 2
     assert [s.completion_tokens for s in samples] == [completion_tokens(text) for text in replies]
-    extract_budget = answer_budget(14, BenchArticle.demo().variant("0"))  # the demo's 14 command lines listed
+    extract_budget = answer_budget(18, BenchArticle.demo().variant("0"))  # the demo's 18 command lines listed
     budgets = [RANK_MAX_TOKENS] * 2 + [extract_budget] * 2 + [SIGMA_MAX_TOKENS] * 2
     assert [body["max_tokens"] for body in sent[:6]] == budgets  # the pipeline's answer budgets
 

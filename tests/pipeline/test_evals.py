@@ -72,13 +72,13 @@ def test_eval_extract_through_the_double_and_offline(lmstudio_double, store, tmp
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     items = report["totals"]["items"]
-    # the analyst selects whoami and the comsvcs dump and invents vssadmin (dropped); the floor's other 12
-    # command lines stay, so ipconfig is found too
-    assert (items["tp"], items["fp"], items["fn"]) == (2, 12, 0) and report["mode"] == "model"
+    # the analyst selects whoami and the comsvcs dump and invents vssadmin (dropped); the floor's other 16
+    # command lines stay (14 in the article, 4 of them run by cmd /c), so ipconfig is found too
+    assert (items["tp"], items["fp"], items["fn"]) == (2, 16, 0) and report["mode"] == "model"
     assert report["articles"][0]["missed"] == []
     assert "hallucination guard dropped 1" in report["articles"][0]["notes"]
     markdown = (tmp_path / "reports" / "extract-cmdline.md").read_text()
-    assert "| items | 0.143 | 1.000 | 0.250 | 2 | 12 | 0 |" in markdown
+    assert "| items | 0.111 | 1.000 | 0.200 | 2 | 16 | 0 |" in markdown
     assert json.loads((tmp_path / "reports" / "extract-cmdline.json").read_text())["target"] == "cmdline"
 
     offline = json.loads(cli("eval", "extract", "--set", str(folder), "--no-llm", "--json").stdout)

@@ -76,8 +76,9 @@ async def test_a_server_answering_empty_objects_yields_the_floor_for_every_kind(
     assert all(a.error == "the model's answer was empty ({})" for a in outcome.agents)
     assert outcome.by_origin() == {"model": 0, "pattern": len(outcome.observables)}
     assert len(double.requests_to("/v1/chat/completions")) == len(AGENTS)  # valid but empty: no repair round
-    assert sum(c.kind == "cmdline" for c in pre_extract(article).candidates) == 14
-    assert sum(o.kind == "cmdline" for o in outcome.observables) == 14
+    # the 14 command lines of the article, and the 4 that cmd.exe /c starts
+    assert sum(c.kind == "cmdline" for c in pre_extract(article).candidates) == 18
+    assert sum(o.kind == "cmdline" for o in outcome.observables) == 18
 
 
 async def test_selected_candidates_and_grounded_new_items_join_the_floor(double: LMStudioDouble):
@@ -137,11 +138,12 @@ async def test_agent_requests_keep_the_prefix_layout_and_a_schema_of_the_listed_
     commands = next(b for b in bodies if b["messages"][-1]["content"].startswith("Task: COMMAND LINES."))
     task = commands["messages"][-1]["content"]
     assert '\n1: "C:\\Windows\\System32\\mshta.exe" "C:\\Users\\Public\\Libraries\\open.hta"' in task
-    assert "\n14: C:\\ProgramData\\svchosts.exe copy" in task
+    assert "\n7: cmd.exe /c whoami /all\n8: whoami /all\n" in task
+    assert "\n18: C:\\ProgramData\\svchosts.exe copy" in task
     schema = commands["response_format"]["json_schema"]["schema"]
-    assert schema == selection_schema("cmdline", 14)
-    assert schema["properties"]["keep"]["items"]["enum"] == list(range(1, 15))
-    assert commands["max_tokens"] == answer_budget(14, article)
+    assert schema == selection_schema("cmdline", 18)
+    assert schema["properties"]["keep"]["items"]["enum"] == list(range(1, 19))
+    assert commands["max_tokens"] == answer_budget(18, article)
     lineage = next(b for b in bodies if b["messages"][-1]["content"].startswith("Task: PROCESS LINEAGE."))
     assert lineage["response_format"]["json_schema"]["schema"]["properties"]["new"]["items"]["required"] == [
         "parent",
@@ -163,3 +165,13 @@ def test_every_floor_and_new_item_is_in_the_article():
     index = ArticleIndex(demo_article())
     for candidate in pre_extract(demo_article()).candidates:
         assert index.contains_any_line(candidate.evidence(demo_article()))
+
+
+async def test_an_answer_cut_inside_a_looping_new_item_keeps_its_selection(double: LMStudioDouble):
+    # a small model repeating itself inside a string until the answer budget: the JSON never closes
+    looping = '{"keep": [1, 2], "new": ["net group \\"Domain Admins\\" /domain' + " /domain" * 2000
+    double.responder = lambda call: looping if task_of(call) == "COMMAND LINES" else None
+    outcome = await extract(ARTICLE, kinds=("cmdline",))
+    [report] = outcome.agents
+    assert (report.mode, report.confirmed, report.new) == ("model", 2, 0)
+    assert len(double.requests_to("/v1/chat/completions")) == 1  # kept the complete part: no repair round

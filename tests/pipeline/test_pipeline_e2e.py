@@ -50,7 +50,7 @@ async def test_demo_article_end_to_end(analyst: LMStudioDouble, store: Store, de
     # extract: malformed JSON repaired by the gateway, invented items dropped and counted, never below the floor
     extract = steps["extract"].output
     assert extract["dropped_by_reason"] == {"value_not_in_article": 2}
-    assert extract["modes"]["cmdline"] == "model" and extract["counts"]["cmdline"] == 14
+    assert extract["modes"]["cmdline"] == "model" and extract["counts"]["cmdline"] == 18  # 14 + 4 run by cmd /c
     assert (
         extract["by_origin"]["model"] == 11
     )  # 2 command lines, 1 pair, 2 + 1 registry, service, task, 2 network, 1 query

@@ -149,3 +149,35 @@ def test_guard_registry_value_names_network_kinds_and_lineage():
 def test_guard_quotes_counts_what_it_drops():
     good, dropped = guard_quotes(["schtasks /create /tn", "the actor is from Mars", "x"], ArticleIndex(demo_article()))
     assert good == ["schtasks /create /tn"] and dropped == 2
+
+
+def test_programs_named_in_prose_are_not_command_lines_but_code_is():
+    prose = (
+        "We saw a rundll32.exe child process, with no command line arguments. The actor used net user and "
+        "net group to enumerate accounts; msbuild.exe child process have been observed too."
+    )
+    assert values(prose, "cmdline") == []
+    assert values("Listing:\n\n    net view\n", "cmdline") == ["net view"]  # alone on its line: code
+    assert values("Run `msbuild.exe project build` to compile.", "cmdline") == ["msbuild.exe project build"]
+    flattened = "It then ran sc stop WinDefend and sc delete WdBoot Disables the Defender Boot Driver service."
+    assert values(flattened, "cmdline") == ["sc stop WinDefend", "sc delete WdBoot"]
+
+
+def test_flattened_commands_redirects_quotes_and_timestamps():
+    assert values("dir > abc1.pdf tasklist >> abc1.pdf", "cmdline") == ["dir > abc1.pdf", "tasklist >> abc1.pdf"]
+    quoted = 'launched as "ScreenConnect.ClientService.exe" "?e=Access&y=Guest&p=443"'
+    assert values(quoted, "cmdline") == ['"ScreenConnect.ClientService.exe" "?e=Access&y=Guest&p=443"']
+    xml = '<FileAttrib FileName="360rp.exe" InternalName="360rp.exe" ProductName="x" />'
+    assert values(xml, "cmdline") == []
+    assert values("The beacon called home at 05:27 UTC (10:57 IST).", "cmdline") == []
+    assert values("at 23:00 /every:M,T cmd /c C:\\x.bat", "cmdline")[0].startswith("at 23:00 /every:M,T")
+
+
+def test_a_shell_wrappers_inner_command_is_a_command_line_too():
+    text = 'cmd.exe "/c ipconfig /all"\nC:\\Windows\\system32\\cmd.exe /c dir /s /b C:\\Windows\\*.xsl\n'
+    assert values(text, "cmdline") == [
+        'cmd.exe "/c ipconfig /all"',
+        "ipconfig /all",
+        "C:\\Windows\\system32\\cmd.exe /c dir /s /b C:\\Windows\\*.xsl",
+        "dir /s /b C:\\Windows\\*.xsl",
+    ]

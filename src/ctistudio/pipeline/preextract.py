@@ -49,13 +49,13 @@ _SUBCOMMANDS = {
     "echo": r"\S.*(?:>|\|)",
     "start": r"(?:/[a-z]+\b|\"|[a-z]:\\)",
     "tar": r"-[a-z]+\b",
-    "at": r"\d{1,2}:\d{2}\b",
+    "at": r"(?:\\\\\S+\s+)?\d{1,2}:\d{2}(?::\d{2})?\s+(?:/\w|\"|[a-z]:\\|\S+\.(?:exe|bat|cmd)\b|cmd\b|powershell\b)",
     "type": r"[a-z]:\\",
     "set": r"[a-z_]+=",
 }
 _EXE_NAME = r"[\w.$-]+\.(?:exe|bat|cmd|ps1|vbs|js|hta|msi)"
 _PATH_PREFIX = r"(?:\"?(?:[a-z]:\\|%\w+%\\|\\\\)[^\s\"]*?\\)?"
-_ARG_START = r"(?:[/-]{1,2}\w|\"|'|[a-z]:\\|\\\\|%\w+%|\$|\w+[:=]|\*|[a-z]{2,})"
+_ARG_START = r"(?:[/-]{1,2}\w|\"|'|[a-z]:\\|\\\\|%\w+%|\$|\w+[:=]|\*|>{1,2}|[a-z]{2,})"
 _TOOL_RE = "|".join(sorted(map(re.escape, _TOOLS), key=len, reverse=True))
 _COMMAND_START = re.compile(
     rf"(?<![\w\\/.$-])(?P<cmd>{_PATH_PREFIX}(?:{_EXE_NAME}|(?:{_TOOL_RE})(?:\.exe)?)\"?)(?=[ \t]+{_ARG_START})"
@@ -66,8 +66,11 @@ _COMMAND_START = re.compile(
 _COMMAND_END = re.compile(
     r"\n|\.\s+(?=[A-Z][a-z])|\s+(?:Figure|Table|Image|Source|Screenshot)\s+\d|[ \t]{2,}|\s(?=Command line:)"
     r"|,\s+(?:and|or|which|then|while|as|but|to|where|when)\b|\s+(?=\d{1,3}\[\.\]\d)"
+    # flattened HTML: the sentence describing the command follows it on the same line ("… Disables the …")
+    r"|\s+(?=[A-Z][a-z]+,?\s+(?:the|a|an|to|of|for|and|is|are|was|were|this|that|these|its|their|with|from|by)\s)"
 )
 _MAX_COMMAND = 600
+_TRAILING_WORD = re.compile(r"(?:\s+(?:and|or|then|but|which|with|to|the|a|an))+$", re.I)
 
 # -- registry ---------------------------------------------------------------------------------------
 _HIVES = (
@@ -121,27 +124,90 @@ def find_command_lines(article: str) -> list[Candidate]:
         tail = article[match.start() : match.start() + _MAX_COMMAND]
         end_match = _COMMAND_END.search(tail, len(match.group(0)))
         text = tail[: end_match.start()] if end_match else tail
+        if match.start() > 0 and article[match.start() - 1] == "`":
+            text = text.split("`", 1)[0]  # inline code ends at its closing backtick
         # a second command glued onto the same line (flattened HTML) starts a new candidate
         glued = _COMMAND_START.search(text, len(match.group(0)) + 1)
         while glued and not _starts_new_command(text, glued, len(match.group(0))):
             glued = _COMMAND_START.search(text, glued.end())
         if glued:
             text = text[: glued.start()]
-        text = _trim(text, keep=":")
+        text = _trim(_TRAILING_WORD.sub("", _trim(text, keep=":")), keep=":")
+        start = match.start()
+        if match.group("cmd") and match.group("cmd").endswith('"') and not match.group("cmd").startswith('"'):
+            if re.search(r"=\s*\"$", article[max(0, start - 40) : start]):
+                continue  # Name="tool.exe" Other="…": a value in XML or a config file, not a command
+            if start > 0 and article[start - 1] == '"':  # "tool.exe" "arguments": keep the opening quote
+                start, text = start - 1, '"' + text
         tool = (match.group("cmd") or match.group("sub")).strip().strip('"')
         tool = re.split(r"[\\/]", tool)[-1]
-        if len(text) < 6 or " " not in text or not _looks_like_arguments(tool, text[len(match.group(0)) :]):
+        arguments = text[len(match.group(0)) :]
+        if len(text) < 6 or " " not in text:
             continue
-        found.append(Candidate("cmdline", text, match.start(), match.start() + len(text)))
-        position = match.start() + len(text)
+        if not match.group("sub") and not _looks_like_arguments(tool, arguments):
+            continue
+        if _named_in_prose(match, arguments, article, start + len(text)):
+            continue
+        found.append(Candidate("cmdline", text, start, start + len(text)))
+        position = start + len(text)
     return found
+
+
+# What arguments have and prose has not: a switch, a path, an assignment, a quote, an operator, a file name.
+_TECHNICAL = re.compile(r"[/\\:=%$\"'<>|&*@]|\.\w|(?:^|\s)--?\w")
+_LINE_LEAD = re.compile(r"(?:^|\n)[ \t]*(?:[-*•>]|\d+[.)]|\$|#|PS [^>\n]*>|[a-z]:\\[^>\n]*>)?[ \t]*`?$", re.I)
+
+
+_SHELL_WRAPPER = re.compile(
+    r"(?:\"?[^\s\"]*[\\/])?cmd(?:\.exe)?\"?\s+(?:/[a-z]\s+)*(?:\"/[ckr]\s+(?P<switch_quoted>[^\"]+)\"$|/[ckr]\s+"
+    r"(?P<inner>\"(?P<quoted>[^\"]+)\"$|[^\"].*))",
+    re.I,
+)
+
+
+def inner_commands(commands: list[Candidate]) -> list[Candidate]:
+    """``cmd.exe /c whoami /all`` → ``whoami /all`` too: what the child process's command line is."""
+    found = []
+    for command in commands:
+        wrapper = _SHELL_WRAPPER.match(command.value)
+        if not wrapper:
+            continue
+        group = next(g for g in ("switch_quoted", "quoted", "inner") if wrapper.group(g))
+        inner = wrapper.group(group).strip()
+        if inner and looks_like_command(inner):
+            start = command.start + wrapper.start(group)
+            found.append(Candidate("cmdline", inner, start, start + len(inner)))
+    return found
+
+
+def _named_in_prose(match: re.Match[str], arguments: str, article: str, end: int) -> bool:
+    """``rundll32.exe child process, with no arguments``, ``net user and``: a program named in a sentence.
+
+    A sub-command word (``net user``, ``sc stop``) followed by a word of prose is prose; a program followed
+    only by plain words is prose unless the text sets it apart as code."""
+    if match.group("sub"):
+        words = arguments.split()
+        if len(words) < 2:  # "net view": a command alone on its line, a word in a sentence
+            return not _set_apart(article, match.start(), end)
+        return words[1].lower().strip(".,;:") in _PROSE_WORDS
+    return not _TECHNICAL.search(arguments) and not _set_apart(article, match.start(), end)
+
+
+def _set_apart(article: str, start: int, end: int) -> bool:
+    """The command is written as code: in backticks, or alone on its line (a code block, a listing)."""
+    if start > 0 and article[start - 1] == "`":
+        return True
+    line_end = article.find("\n", end)
+    rest = article[end : len(article) if line_end < 0 else line_end]
+    return bool(_LINE_LEAD.search(article[max(0, start - 200) : start])) and not rest.strip(" \t`")
 
 
 _PROSE_WORDS = set(
     _words(
         "to and or on in of at by as is was were are be been has had have with from for into via that which the "
         "a an then also under itself this these those it its executable file binary process tool utility command "
-        "commands script scripts payload malware code shell shells session sessions instance window windows"
+        "commands script scripts payload malware code shell shells session sessions instance window windows "
+        "request requests traffic connection connections abuse usage enumeration activity events"
     )
 )
 
@@ -338,6 +404,7 @@ def pre_extract(article: str) -> PreExtraction:
     registry = [r for r in find_registry_paths(article) if not _inside(r.start, query_spans)]
     everything = [
         *commands,
+        *inner_commands(commands),
         *find_lineage(article, commands),
         *find_services(article),
         *find_scheduled_tasks(article),
