@@ -27,7 +27,8 @@ from ctistudio.testing.lmstudio_double import ChatCall, LMStudioDouble
 
 
 def number_of(call: ChatCall, text: str) -> int:
-    match = re.search(rf"^\[(\d+)\] {re.escape(text)}$", call.last_user, re.M)
+    """The number of the sentence that starts with ``text`` in the rank prompt."""
+    match = re.search(rf"^\[(\d+)\] {re.escape(text)}", call.last_user, re.M)
     assert match, f"{text!r} is not a numbered sentence of the rank prompt"
     return int(match.group(1))
 
@@ -46,7 +47,8 @@ async def rank(article: str, **kwargs):
 async def test_evidence_is_cited_by_sentence_number_and_filled_in_from_the_article(double: LMStudioDouble):
     def respond(call: ChatCall) -> str:
         whoami = number_of(call, "cmd.exe /c whoami /all")
-        cited = [whoami, number_of(call, "We track the cluster as PAPER LANTERN."), whoami]
+        tree = number_of(call, "The process tree on every victim")  # a sentence over two lines
+        cited = [whoami, number_of(call, "We track the cluster as PAPER LANTERN."), whoami, tree]
         return json.dumps(
             {
                 "score": 8,
@@ -59,7 +61,9 @@ async def test_evidence_is_cited_by_sentence_number_and_filled_in_from_the_artic
     article = demo_article()
     outcome = await rank(article, title="Operation Paper Lantern")
     assert (outcome.score, outcome.band, outcome.origin) == (8, "high", "model")
-    assert outcome.evidence == ["cmd.exe /c whoami /all", "We track the cluster as PAPER LANTERN."]
+    assert outcome.evidence[:2] == ["cmd.exe /c whoami /all", "We track the cluster as PAPER LANTERN."]
+    assert outcome.evidence[2].endswith("which spawned\n`powershell.exe` with a hidden window and an encoded command:")
+    assert all(quote in article for quote in outcome.evidence)  # the article's own text: the web highlights it
     assert outcome.reasons == ["verbatim command lines", "process lineage"]
     assert outcome.dropped_evidence == 0
     [body] = [r.body for r in double.requests_to("/v1/chat/completions")]

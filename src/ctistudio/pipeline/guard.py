@@ -76,7 +76,7 @@ def _new_lineage(pair: tuple[str, str], index: ArticleIndex) -> Observable | Dro
     value = f"{parent} → {child}"
     if not (looks_like_image(pair[0]) and looks_like_image(pair[1])) or _stem(parent).lower() == _stem(child).lower():
         return Dropped(kind="lineage", value=value[:300], reason="wrong_kind")
-    both = [s.text for s in split_sentences(index.article) if _names(s.text, parent) and _names(s.text, child)]
+    both = [s.quote for s in split_sentences(index.article) if _names(s.text, parent) and _names(s.text, child)]
     both.sort(key=lambda text: not _RELATION_CUE.search(text))  # a sentence that states the relation first
     if not both:
         return Dropped(kind="lineage", value=value[:300], reason="value_not_in_article")

@@ -102,7 +102,7 @@ def read_answer(answer: dict[str, Any], sentences: list[Sentence]) -> tuple[int,
     """Score, reasons (each once) and the evidence sentences (each once) of a schema-valid answer."""
     score = max(1, min(10, int(answer["score"])))
     reasons = list(dict.fromkeys(str(r) for r in answer.get("reasons") or []))[:MAX_REASONS]
-    by_number = {s.number: s.text for s in sentences}
+    by_number = {s.number: s.quote for s in sentences}
     cited = list(dict.fromkeys(answer.get("evidence") or []))
     evidence = [by_number[n] for n in cited if n in by_number][:MAX_EVIDENCE]
     return score, reasons, evidence
@@ -119,7 +119,7 @@ def hunt_score_rank(hunt_score: int, article: str, title: str = "", *, why: str 
     evidence: list[str] = []
     for signal in (e for e in signals if e.points > 0 and e.matches):
         needle = fold(signal.matches[0])[:60]
-        sentence = next((s.text for s in sentences if needle in fold(s.text)), None)
+        sentence = next((s.quote for s in sentences if needle in fold(s.text)), None)
         if sentence and sentence not in evidence:
             evidence.append(sentence)
         if len(evidence) >= MAX_EVIDENCE:

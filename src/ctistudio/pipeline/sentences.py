@@ -23,7 +23,8 @@ class Sentence:
     number: int  # 1-based, in article order
     start: int
     end: int
-    text: str  # whitespace folded
+    text: str  # whitespace folded (what a model reads)
+    quote: str = ""  # the article's own text of the unit (what evidence shows and highlights)
     code: bool = False
 
 
@@ -93,5 +94,5 @@ def split_sentences(article: str) -> list[Sentence]:
             # offsets of the unit without its surrounding whitespace
             lead = len(article[a:b]) - len(article[a:b].lstrip())
             trail = len(article[a:b]) - len(article[a:b].rstrip())
-            out.append(Sentence(len(out) + 1, a + lead, b - trail, text, code))
+            out.append(Sentence(len(out) + 1, a + lead, b - trail, text, article[a + lead : b - trail], code))
     return out
