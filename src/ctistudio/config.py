@@ -206,6 +206,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_SECRET_KEY"))
     # names the web app answers to besides localhost/127.0.0.1/::1 and its bound address (DNS rebinding)
     allowed_hosts: str = Field("", validation_alias=_env("CTISTUDIO_ALLOWED_HOSTS"))
+    # reverse proxies whose X-Forwarded-For/-Proto are believed (client address, https); unset: none
+    trusted_proxies: str = Field("", validation_alias=_env("CTISTUDIO_TRUSTED_PROXIES"))
+    cookie_secure: bool | None = Field(None, validation_alias=_env("CTISTUDIO_COOKIE_SECURE"))  # None: if https
+    # key that encrypts secrets saved in the Settings page (created 0600 on first use)
+    secrets_key_file: Path | None = Field(None, validation_alias=_env("CTISTUDIO_SECRETS_KEY_FILE"))
 
     # -- publishing rules (ctistudio queue publish) ------------------------------------------------
     github_token: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_GITHUB_TOKEN"))

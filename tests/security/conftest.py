@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.web.conftest import free_port, live_server, make_app, open_client  # noqa: F401  (the web suite's fixtures)
+from tests.web.conftest import client, free_port, live_server, make_app, open_client  # noqa: F401  (the web suite's fixtures)
 
 # What every server of the suite runs with: nothing outside loopback, no model loads.
 QUIET_ENV = {

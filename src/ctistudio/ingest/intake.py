@@ -15,7 +15,7 @@ Duplicates are kept (never silently dropped) so the UI can show "duplicate of N"
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -93,8 +93,18 @@ class PreparedArticle:
     platforms: PlatformDetection
 
 
+def web_url_or_none(url: str | None) -> str | None:
+    """``url`` when it is an http(s) URL; anything else (``javascript:``, ``data:``, ``file:`` from a front
+    matter or a feed entry) is not stored, so no page can ever render it as a link."""
+    text = (url or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) else None
+
+
 def prepare_candidate(candidate: ArticleCandidate) -> PreparedArticle:
-    """Fingerprints, hunt score and platforms of ``candidate``; safe to run in a worker thread."""
+    """Fingerprints, hunt score and platforms of ``candidate``; safe to run in a worker thread or process."""
+    if candidate.url and web_url_or_none(candidate.url) is None:
+        log.info("dropped the non-http(s) URL %r of %r", candidate.url[:80], candidate.title[:80])
+        candidate = replace(candidate, url=None)
     return PreparedArticle(
         candidate=candidate,
         canonical=_canonical_or_none(candidate.url),

@@ -16,6 +16,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
+
 from ctistudio.ingest.errors import Refused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -82,7 +84,8 @@ def url_refusal(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        _ = httpx.URL(url).host  # what the client will parse: 0177.0.0.1, xn-- … fail here, not mid-fetch
+    except (ValueError, UnicodeError, httpx.InvalidURL) as exc:
         return f"not a valid URL ({exc})"
     if parts.scheme not in ("http", "https"):
         return f"scheme {parts.scheme or '(none)'}: is not fetched (only http and https)"
@@ -108,6 +111,8 @@ async def resolve_checked(host: str, port: int, *, allow_private: bool) -> Check
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise Refused(f"cannot resolve host {host!r}: {exc.strerror}", fix="Check the URL's host name.") from exc
+        except UnicodeError as exc:  # an empty or over-long label (a..b, xn--): the IDNA codec refuses it
+            raise Refused(f"{host[:100]!r} is not a valid host name ({exc})", fix="Check the URL's host name.") from exc
         addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
     for address in addresses:
         reason = address_refusal(address, allow_private=allow_private)

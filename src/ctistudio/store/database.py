@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ctistudio.config import Settings
 from ctistudio.errors import ConfigurationError, CtiStudioError
 from ctistudio.store import migrate
+from ctistudio.store.secret_box import SecretBox, key_file_for
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._overrides_lock = threading.Lock()
         self._overrides_cache: tuple[int, dict[str, Any]] | None = None
+        # secrets in the overrides are stored encrypted (a store opened by URL alone has no key file)
+        self._secrets = SecretBox(key_file_for(settings)) if settings is not None else None
         if migrate:
             self.upgrade()
 
@@ -151,6 +154,8 @@ class Store:
                 if self._overrides_cache is not None and self._overrides_cache[0] == version:
                     return version, dict(self._overrides_cache[1])
             values = read_settings_overrides(session)
+        if self._secrets is not None:
+            values = self._secrets.open(values)
         with self._overrides_lock:
             self._overrides_cache = (version, values)
         return version, dict(values)
@@ -159,6 +164,8 @@ class Store:
         """Merge ``values`` into the saved overrides (``None`` removes a key); returns the new version."""
         from ctistudio.store.settings_overrides import write_settings_overrides
 
+        if self._secrets is not None:
+            values = self._secrets.seal(values)
         with self.session() as session:
             return write_settings_overrides(session, values)
 

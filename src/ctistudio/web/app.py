@@ -22,6 +22,7 @@ from ctistudio.web.context import AppContext, Services
 from ctistudio.web.errors import install_error_handlers
 from ctistudio.web.middleware import WebMiddleware
 from ctistudio.web.routes import ROUTERS
+from ctistudio.web.security import split_hosts
 from ctistudio.web.templating import install_filters
 
 HERE = Path(__file__).resolve().parent
@@ -108,6 +109,11 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(WebMiddleware, ctx=ctx)
+    proxies = split_hosts(base.trusted_proxies)
+    if proxies:  # outermost: the scheme and client address the rest of the app sees are the forwarded ones
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     return app
 
 
@@ -119,7 +125,7 @@ def _page_globals(request: Request) -> dict[str, Any]:
         "version": __version__,
         "csrf_token": session.csrf,
         "auth_enabled": ctx.auth.enabled,
-        "user": session.user,
+        "user": session.user if session.user and ctx.sessions.valid(session) else None,
         "services": ctx.services,
         "current_path": request.url.path,
     }

@@ -17,7 +17,14 @@ from typing import Any
 from ctistudio.config import Settings, SettingsSource
 from ctistudio.llm import Gateway, Health
 from ctistudio.web.offload import BackgroundJobs, WorkerProcess
-from ctistudio.web.security import AuthConfig, HostPolicy, LoginThrottle, SessionSigner, signing_key
+from ctistudio.web.security import (
+    AuthConfig,
+    HostPolicy,
+    LoginThrottle,
+    SessionRegistry,
+    SessionSigner,
+    signing_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +127,7 @@ class AppContext:
         self.auth = AuthConfig.from_settings(first)
         self.hosts = HostPolicy.from_settings(first, bind_host)
         self.throttle = LoginThrottle()
+        self.sessions = SessionRegistry(first.data_dir / "revoked-sessions.json")
         self.signer = SessionSigner(signing_key(first))
         self.health = HealthCache(ttl=first.health_ttl)
         self._gateway: Gateway | None = None

@@ -66,7 +66,7 @@ def require_user(request: Request, ctx: CtxDep, session: SessionDep) -> str | No
             request.state.via_token = True
             return "token"
         ctx.throttle.failed(client)
-    if session.user:
+    if session.user and ctx.sessions.valid(session):
         return session.user
     raise NotAuthenticated
 

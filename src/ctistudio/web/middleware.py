@@ -111,7 +111,8 @@ class WebMiddleware:
                 await _too_large(send, path, limit)
 
     def _cookie(self, session: Session, scope: Scope) -> str:
-        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        configured = self.ctx.settings().cookie_secure  # None: Secure when this request came over https
+        secure = "; Secure" if (configured if configured is not None else scope.get("scheme") == "https") else ""
         value = self.ctx.signer.dumps(session)
         return f"{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_MAX_AGE}{secure}"
 

@@ -20,15 +20,20 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
+import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ctistudio.config import Settings
 from ctistudio.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "ctistudio_session"
 SESSION_MAX_AGE = 12 * 3600
@@ -89,11 +94,13 @@ def verify_password(password: str, stored: str) -> bool:
 
 @dataclass
 class Session:
-    """What the signed cookie holds: who logged in (``None`` when anonymous) and the CSRF token."""
+    """What the signed cookie holds: who logged in (``None`` when anonymous), the CSRF token and an id
+    (``sid``) by which logging out revokes it (see :class:`SessionRegistry`)."""
 
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     user: str | None = None
     issued: float = field(default_factory=time.time)
+    sid: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
 class SessionSigner:
@@ -103,7 +110,8 @@ class SessionSigner:
         self._key = key
 
     def dumps(self, session: Session) -> str:
-        payload = _b64(json.dumps({"c": session.csrf, "u": session.user, "t": int(session.issued)}).encode())
+        data = {"c": session.csrf, "u": session.user, "t": int(session.issued), "i": session.sid}
+        payload = _b64(json.dumps(data).encode())
         return f"{payload}.{self._sign(payload)}"
 
     def loads(self, cookie: str | None) -> Session | None:
@@ -118,10 +126,70 @@ class SessionSigner:
             return None
         if time.time() - float(data.get("t", 0)) > SESSION_MAX_AGE:
             return None
-        return Session(csrf=str(data.get("c", "")), user=data.get("u"), issued=float(data.get("t", 0)))
+        return Session(
+            csrf=str(data.get("c", "")), user=data.get("u"), issued=float(data.get("t", 0)), sid=str(data.get("i", ""))
+        )
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+
+class SessionRegistry:
+    """Sessions revoked by logging out, until their cookies would have expired anyway.
+
+    A signed cookie stays valid until it expires; logging out therefore records the session's id here, and
+    a cookie whose id is recorded no longer authenticates. The list is kept in ``path`` (0600, written
+    atomically) so that it survives a restart and every server process on the machine sees it (re-read
+    when the file changes); it holds at most :data:`SESSION_MAX_AGE` worth of logouts.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._revoked: dict[str, float] = {}
+        self._seen: float | None = None
+        self._lock = threading.Lock()
+
+    def valid(self, session: Session) -> bool:
+        """A logged-in session counts only with an id that was not revoked (older cookies have none)."""
+        if not session.sid:
+            return False
+        with self._lock:
+            self._reload()
+            return session.sid not in self._revoked
+
+    def revoke(self, session: Session) -> None:
+        if not session.sid:
+            return
+        with self._lock:
+            self._reload()
+            now = time.time()
+            self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
+            self._revoked[session.sid] = session.issued + SESSION_MAX_AGE
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = self.path.with_suffix(".tmp")
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    json.dump(self._revoked, handle)
+                temporary.replace(self.path)
+                self._seen = self.path.stat().st_mtime
+            except OSError as exc:  # a read-only data folder: the logout still holds for this process
+                log.warning("could not record the logout in %s: %s", self.path, exc)
+
+    def _reload(self) -> None:
+        try:
+            changed = self.path.stat().st_mtime
+        except OSError:
+            return
+        if changed == self._seen:
+            return
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable %s: %s", self.path, exc)
+            return
+        self._revoked.update({str(k): float(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {})
+        self._seen = changed
 
 
 @dataclass(frozen=True)

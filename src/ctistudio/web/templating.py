@@ -82,8 +82,17 @@ def query_with(model: Any, **changes: Any) -> str:
     return urlencode(data)
 
 
+def web_url(value: Any) -> str | None:
+    """``value`` when it is an http(s) URL a page may link to, else ``None`` (``javascript:``, ``data:`` …);
+    stored articles never carry another kind, this keeps rows stored before that rule from becoming links."""
+    from ctistudio.ingest.intake import web_url_or_none
+
+    return web_url_or_none(str(value) if value else None)
+
+
 def install_filters(env: Environment) -> None:
     env.globals["query_with"] = query_with
     env.filters["highlight"] = highlight
+    env.filters["web_url"] = web_url
     env.filters["when"] = when
     env.filters["pretty_json"] = pretty_json

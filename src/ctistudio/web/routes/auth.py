@@ -57,7 +57,9 @@ async def login(request: Request, ctx: CtxDep, form: Annotated[LoginForm, Form()
 
 
 @router.post("/logout", dependencies=[Depends(require_csrf)])
-async def logout(request: Request) -> Response:
+async def logout(request: Request, ctx: CtxDep) -> Response:
+    """End the session: its cookie is revoked on the server too, so a copy of it no longer logs anyone in."""
+    ctx.sessions.revoke(request.state.session)
     request.state.session = Session()
     request.state.set_session = True
-    return RedirectResponse("/login" if request.app.state.ctx.auth.enabled else "/", status_code=303)
+    return RedirectResponse("/login" if ctx.auth.enabled else "/", status_code=303)
