@@ -11,6 +11,7 @@ import pytest
 
 from ctistudio.config import Settings, load_settings
 from ctistudio.testing.http_double import ChatCall
+from ctistudio.testing.sigma_answers import LSASS_RULE, sigma_answer
 
 RANK_ANSWER = {
     "score": 8,
@@ -20,25 +21,8 @@ RANK_ANSWER = {
 # two of the demo's command-line candidates (7: cmd.exe /c whoami /all, 8: whoami /all) selected, one
 # invented command added
 EXTRACT_ANSWER = {"keep": [7, 8], "new": ["net.exe use \\\\fileserver\\c$"]}
-SIGMA_ANSWER = """title: Comsvcs MiniDump of LSASS
-description: Detects rundll32 calling the MiniDump export of comsvcs.dll to dump LSASS.
-tags:
-    - attack.credential-access
-    - attack.t1003.001
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        Image|endswith: '\\rundll32.exe'
-        CommandLine|contains|all:
-            - 'comsvcs.dll'
-            - 'MiniDump'
-    condition: selection
-falsepositives:
-    - Unknown
-level: high
-"""
+# one rule chosen from the sigma schema's enums (the demo's largest group: process creation)
+SIGMA_ANSWER = sigma_answer(LSASS_RULE)
 CHAT_ANSWER = "ONENOTE.EXE spawned mshta.exe, then powershell.exe; LSASS was dumped with comsvcs.dll MiniDump."
 
 
@@ -49,7 +33,7 @@ def answer_for(call: ChatCall) -> str:
         return json.dumps(RANK_ANSWER)
     if name == "cmdline_selection":
         return json.dumps(EXTRACT_ANSWER)
-    if "writing Sigma rules" in call.system:
+    if name == "sigma_rules":
         return SIGMA_ANSWER
     return CHAT_ANSWER
 

@@ -7,11 +7,10 @@ The script exercises every recovery path of the pipeline:
   that selects two candidates and adds one invented command line (dropped);
 - extract/lineage: selects the real parent → child pair and adds an invented one (dropped);
 - extract/registry: adds the WDigest value name under its key (kept: key and name are both in the article);
-- sigma/process creation: one valid rule and one whose YAML is broken; its first repair fixes the YAML but
-  uses an unknown modifier, its second repair is valid (two rounds, each sent the full YAML and every error);
-- sigma/registry: a cosmetic rewrite of SigmaHQ's "Wdigest Enable UseLogonCredential" (a duplicate) beside a
-  novel rule for the loader's Run key, in the same answer;
-- sigma/proxy: prose instead of YAML (the group yields no rule, and says so).
+- sigma/process creation: two rules chosen from the schema's enums and one on a program alone (not taken);
+- sigma/registry: a rewrite of SigmaHQ's "Wdigest Enable UseLogonCredential" (a duplicate) beside a novel
+  rule for the loader's Run key, in the same answer;
+- sigma/proxy and network connections: an empty object (those groups get the floor's rules, and say so).
 """
 
 from __future__ import annotations
@@ -74,124 +73,65 @@ def agent_answer(call: ChatCall, task: str) -> str:
     return json.dumps(answer)
 
 
-ONENOTE_RULE = """title: OneNote Spawning Mshta
-description: Detects mshta.exe started by OneNote, the initial access of PAPER LANTERN.
-tags:
-    - attack.execution
-    - attack.t1218.005
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        ParentImage|endswith: '\\onenote.exe'
-        Image|endswith: '\\mshta.exe'
-    condition: selection
-falsepositives:
-    - Unknown
-level: high"""
+def _rule(title: str, tags: list[str], selections: list[list[tuple[str, str, list[str | int]]]], **extra: Any):
+    """One rule of a Sigma answer: what the model chooses (fields, modifiers and values from the schema's enums)."""
+    return {
+        "title": title,
+        "description": f"Detects {title.lower()}, as PAPER LANTERN did.",
+        "tags": tags,
+        "level": "high",
+        "selections": [[{"field": f, "modifier": m, "values": v} for f, m, v in items] for items in selections],
+        "match": extra.get("match", "all"),
+        "falsepositives": ["Unknown"],
+    }
 
-BROKEN_RULE = """title: Lantern Loader Export Called Through Rundll32
-description: Detects rundll32 calling the DllRegister export of the Lantern loader DLL.
-tags:
-    - attack.t1218.011
-logsource:
-    category: process_creation
-    product: windows
-detection:
-    selection:
-        Image|endswith: '\\rundll32.exe'
-        CommandLine|contains|all:
-            - 'lanternsvc.dll'
-            - 'DllRegister'
-   condition: selection
-falsepositives:
-    - Unknown
-level: high"""
 
-HALF_FIXED_RULE = BROKEN_RULE.replace("   condition: selection", "    condition: selection").replace(
-    "CommandLine|contains|all", "CommandLine|contain|all"
+ONENOTE_RULE = _rule(
+    "OneNote Spawning Mshta",
+    ["attack.t1218.005"],
+    [[("ParentImage", "endswith", ["\\ONENOTE.EXE"]), ("Image", "endswith", ["\\mshta.exe"])]],
 )
-FIXED_RULE = BROKEN_RULE.replace("   condition: selection", "    condition: selection")
-
-WDIGEST_DUPLICATE = """title: WDigest UseLogonCredential Turned On
-description: Detects the WDigest downgrade that keeps clear-text credentials in memory.
-tags:
-    - attack.t1112
-    - attack.defense-impairment
-logsource:
-    product: windows
-    category: registry_set
-detection:
-    selection:
-        Details: 'DWORD (0x00000001)'
-        TargetObject|endswith: 'wdigest\\uselogoncredential'
-    condition: selection
-falsepositives:
-    - Unknown
-level: high"""
-
-RUN_KEY_RULE = """title: Lantern Loader Run Key Persistence
-description: Detects the Run key value LanternUpdate that starts the Lantern loader through rundll32.
-tags:
-    - attack.persistence
-    - attack.t1547.001
-logsource:
-    category: registry_set
-    product: windows
-detection:
-    selection:
-        TargetObject|endswith: '\\CurrentVersion\\Run\\LanternUpdate'
-        Details|contains|all:
-            - 'rundll32'
-            - 'lanternsvc.dll,DllRegister'
-    condition: selection
-falsepositives:
-    - Unknown
-level: high"""
-
-SERVICE_RULE = """title: Lantern Service Installed
-description: Detects the installation of the LanternSvc service that runs the loader through rundll32.
-tags:
-    - attack.persistence
-    - attack.t1543.003
-logsource:
-    product: windows
-    service: system
-detection:
-    selection:
-        Provider_Name: 'Service Control Manager'
-        EventID: 7045
-        ImagePath|contains|all:
-            - 'rundll32'
-            - 'lanternsvc.dll'
-    condition: selection
-falsepositives:
-    - Unknown
-level: high"""
-
-DNS_RULE = """title: Lantern C2 Domain Resolved
-description: Detects DNS queries for the Lantern C2 domain on Cloudflare Workers.
-tags:
-    - attack.command-and-control
-    - attack.t1071.001
-logsource:
-    category: dns_query
-    product: windows
-detection:
-    selection:
-        QueryName|endswith: 'lantern-sync.workers.dev'
-    condition: selection
-falsepositives:
-    - Unknown
-level: high"""
+LOADER_RULE = _rule(
+    "Lantern Loader Export Called Through Rundll32",
+    ["attack.t1218.011"],
+    [[("Image", "endswith", ["\\rundll32.exe"]), ("CommandLine", "contains|all", ["lanternsvc.dll", "DllRegister"])]],
+)
+# a program alone: matches every run of it, so the pipeline does not take it
+BARE_RULE = _rule("Rundll32 Executed", ["attack.t1218.011"], [[("Image", "endswith", ["\\rundll32.exe"])]])
+WDIGEST_DUPLICATE = _rule(
+    "WDigest UseLogonCredential Turned On",
+    ["attack.t1112"],
+    [
+        [
+            ("TargetObject", "endswith", ["\\WDigest\\UseLogonCredential"]),
+            ("Details", "equals", ["DWORD (0x00000001)"]),
+        ]
+    ],
+)
+RUN_KEY_RULE = _rule(
+    "Lantern Loader Run Key Persistence",
+    ["attack.t1547.001"],
+    [
+        [
+            ("TargetObject", "endswith", ["\\CurrentVersion\\Run\\LanternUpdate"]),
+            ("Details", "contains|all", ["lanternsvc.dll", "DllRegister"]),
+        ]
+    ],
+)
+SERVICE_RULE = _rule(
+    "Lantern Service Installed",
+    ["attack.t1543.003"],
+    [[("ServiceName", "equals", ["LanternSvc"]), ("ImagePath", "contains|all", ["rundll32.exe", "lanternsvc.dll"])]],
+)
+DNS_RULE = _rule(
+    "Lantern C2 Domain Resolved", ["attack.t1071.004"], [[("QueryName", "endswith", ["lantern-sync.workers.dev"])]]
+)
 
 GROUP_ANSWERS = {
-    "category: process_creation, product: windows": f"```yaml\n{ONENOTE_RULE}\n---\n{BROKEN_RULE}\n```",
-    "category: registry_set, product: windows": f"{WDIGEST_DUPLICATE}\n---\n{RUN_KEY_RULE}",
-    "product: windows, service: system": SERVICE_RULE,
-    "category: dns_query, product: windows": DNS_RULE,
-    "category: proxy": "A URL alone is an indicator of compromise, not a behaviour: no rule.",
+    "category: process_creation, product: windows": [ONENOTE_RULE, LOADER_RULE, BARE_RULE],
+    "category: registry_set, product: windows": [WDIGEST_DUPLICATE, RUN_KEY_RULE],
+    "product: windows, service: system": [SERVICE_RULE],
+    "category: dns_query, product: windows": [DNS_RULE],
 }
 
 
@@ -222,26 +162,22 @@ def respond(call: ChatCall) -> str | None:
         if task == "COMMAND LINES" and not repairing:
             return TRUNCATED_JSON
         return agent_answer(_first_task_call(call), task)
-    if "writing Sigma rules" in call.system:
+    if "choosing Sigma rules" in call.system:
         return _sigma(call.last_user)
     return None
 
 
 def _sigma(prompt: str) -> str:
-    if prompt.startswith("The Sigma rule below does not pass validation"):
-        if "CommandLine|contain|all" in prompt:
-            return FIXED_RULE
-        return HALF_FIXED_RULE
-    for key, answer in GROUP_ANSWERS.items():
+    for key, rules in GROUP_ANSWERS.items():
         if prompt.startswith(f"Log source: {key}\n"):
-            return answer
-    return "no rule"
+            return json.dumps({"rules": rules})
+    return "{}"  # proxy, network connections: an unusable answer, so those groups get the floor's rules
 
 
 def sigma_requests(double: Any) -> list[dict[str, Any]]:
-    """The bodies of the chat requests the double received for Sigma generation or repair."""
+    """The bodies of the chat requests the double received for Sigma generation."""
     return [
         r.body
         for r in double.requests_to("/v1/chat/completions")
-        if "writing Sigma rules" in str(r.body["messages"][0]["content"])
+        if "choosing Sigma rules" in str(r.body["messages"][0]["content"])
     ]

@@ -128,7 +128,7 @@ def test_cli_run_show_and_queue_actions(
     assert rule_id not in remaining and rejected not in remaining
 
     splunk = cli("queue", "convert", str(rule_id), "--to", "splunk")
-    assert splunk.exit_code == 0 and "mshta.exe" in splunk.stdout and "onenote.exe" in splunk.stdout
+    assert splunk.exit_code == 0 and "mshta.exe" in splunk.stdout and "onenote.exe" in splunk.stdout.lower()
     elastic = cli("queue", "convert", str(rule_id), "--to", "elastic", "--json")
     assert json.loads(elastic.stdout)["queries"]
 

@@ -1,8 +1,9 @@
 """A small scripted analyst for the LM Studio double: what the web tests' pipeline runs are answered with.
 
 Rank 8 citing a sentence of the demo article; the process-lineage agent keeps ONENOTE → mshta, the other
-agents keep nothing (their candidates stay as the pre-extractor's); one valid Sigma rule for the
-process-creation group (mshta running an HTA from Public Libraries); nothing for the other groups.
+agents keep nothing (their candidates stay as the pre-extractor's); one Sigma rule chosen for the
+process-creation group (mshta running an HTA from Public Libraries); an unusable {} for the other groups, which
+therefore get the floor's rules.
 """
 
 from __future__ import annotations
@@ -30,25 +31,21 @@ def _agent(task: str) -> str:
 
 
 RULE_TITLE = "Mshta Runs an HTA From Public Libraries"
-RULE = f"""title: {RULE_TITLE}
-description: Detects mshta.exe opening an HTA file dropped in the Public Libraries folder.
-tags:
-    - attack.defense-evasion
-    - attack.t1218.005
-logsource:
-    product: windows
-    category: process_creation
-detection:
-    selection_image:
-        Image|endswith: '\\mshta.exe'
-    selection_path:
-        CommandLine|contains|all:
-            - '\\Users\\Public\\Libraries\\'
-            - '.hta'
-    condition: all of selection_*
-falsepositives:
-    - Software installers that ship HTA front ends
-level: high"""
+# What the model chooses for the process-creation group: fields, modifiers and values from the schema's enums
+RULE = {
+    "title": RULE_TITLE,
+    "description": "Detects mshta.exe opening an HTA file dropped in the Public Libraries folder.",
+    "tags": ["attack.t1218.005"],
+    "level": "high",
+    "selections": [
+        [
+            {"field": "Image", "modifier": "endswith", "values": ["\\mshta.exe"]},
+            {"field": "CommandLine", "modifier": "contains", "values": ["open.hta"]},
+        ]
+    ],
+    "match": "all",
+    "falsepositives": ["Software installers that ship HTA front ends"],
+}
 
 
 def respond(call: ChatCall) -> str | None:
@@ -58,6 +55,7 @@ def respond(call: ChatCall) -> str | None:
         content = str(message.get("content") or "")
         if content.startswith("Task: "):
             return _agent(content)
-    if "writing Sigma rules" in call.system:
-        return RULE if call.last_user.startswith("Log source: category: process_creation") else "no rule"
+    if "choosing Sigma rules" in call.system:
+        wanted = call.last_user.startswith("Log source: category: process_creation")
+        return json.dumps({"rules": [RULE]}) if wanted else "{}"
     return None

@@ -8,9 +8,10 @@ Each task builds exactly the messages the workflow sends (``rank_messages``, ``a
 - ``extract``: the command-line sub-agent (the extract step runs seven such agents, in parallel); valid =
   JSON that fits its selection schema. Quality: candidates selected, new items kept by the hallucination
   guard and dropped, and the share of the pre-extractor's command lines the model confirmed.
-- ``sigma``: one generation call for the process-creation log source, fed with the pre-extractor's
-  observables; valid = at least one rule and every rule pySigma-valid (before any repair round). Quality:
-  rules written and the share of them that validate.
+- ``sigma``: one generation call for the largest log-source group of the pre-extractor's observables, with
+  the step's schema (fields, modifiers, values and tags from enums); valid = the answer fits the schema and
+  leaves at least one specific rule, every rendered rule pySigma-valid. Quality: rules, the share of chosen
+  rules specific enough to keep, and the share that validate.
 - ``chat``: a question about the article, answered in prose; valid = a non-empty answer. With the packaged
   demo article, quality is the share of expected facts the answer names.
 
@@ -48,7 +49,7 @@ from ctistudio.resources import read_text
 from ctistudio.safe_yaml import FRONT_MATTER_LIMITS, load_yaml
 
 if TYPE_CHECKING:
-    from ctistudio.pipeline.sigma_gen import LogSourceGroup
+    from ctistudio.pipeline.sigma_gen import GroupRequest, LogSourceGroup, RuleContext
 
 DEMO_ARTICLE = "data/demo_article.md"
 EXTRACT_AGENT = "cmdline"
@@ -259,46 +260,52 @@ def sigma_group(article: BenchArticle) -> LogSourceGroup:
     return max(groups, key=lambda g: (len(g.observables), g.key == "windows/process_creation"))
 
 
-def _sigma_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
-    from ctistudio.pipeline.sigma_gen import group_prompt
+def _sigma_context(article: BenchArticle, marker: str = "0") -> RuleContext:
+    from ctistudio.pipeline.sigma_gen import RuleContext
 
-    group = sigma_group(article)
-    return [
-        {"role": "system", "content": load_prompt("sigma_generate").body},
-        {
-            "role": "user",
-            "content": group_prompt(
-                group, title=f"{article.title} [benchmark sample {marker}]", url=article.url, queries=[]
-            ),
-        },
-    ]
+    title = f"{article.title} [benchmark sample {marker}]"
+    return RuleContext("bench", title, article.url or article.name, dt.date.today().isoformat(), article=article.body)
+
+
+def _sigma_request(article: BenchArticle, marker: str = "0") -> GroupRequest:
+    """The sigma step's request for the task's group (the marker changes the title line only)."""
+    from ctistudio.pipeline.sigma_gen import group_request
+
+    request = group_request(sigma_group(article), _sigma_context(article, marker), [])
+    if request is None:
+        raise InvalidInput(
+            f"the article {article.name} names nothing a Sigma rule could match",
+            fix="Use a technical CTI article (or omit --article), or leave sigma out of --tasks.",
+        )
+    return request
+
+
+def _sigma_build(article: BenchArticle, marker: str) -> list[dict[str, Any]]:
+    return _sigma_request(article, marker).messages
+
+
+def _sigma_schema(article: BenchArticle) -> tuple[str, dict[str, Any]]:
+    return "sigma_rules", _sigma_request(article).schema
 
 
 def _sigma_judge(text: str, article: BenchArticle) -> Judgement:
-    from ctistudio.pipeline.sigma_gen import finalise, rule_uuid, split_rules
-    from ctistudio.sigma import validate_rule  # pySigma: imported when a sigma answer is judged
+    """Valid: the answer fits the schema and leaves at least one specific rule, every one pySigma-valid."""
+    from ctistudio.pipeline.sigma_gen import render_draft, usable_drafts  # pySigma behind: imported when judged
 
-    group = sigma_group(article)
-    docs = split_rules(text)
-    if not docs:
-        return Judgement(False, {"rules": 0.0, "valid_rules": 0.0}, detail="the answer contains no YAML rule")
-    today = dt.date.today().isoformat()
-    valid, first_problem = 0, None
-    for number, doc in enumerate(docs):
-        rule_text, _ = finalise(
-            doc,
-            rule_id=rule_uuid("bench", group.key, number),
-            logsource=group.logsource,
-            reference=article.url or article.name,
-            date=today,
-        )
-        result = validate_rule(rule_text)
-        if result.valid:
-            valid += 1
-        elif first_problem is None:
-            first_problem = result.feedback().splitlines()[0] if result.feedback() else "invalid rule"
-    quality = {"rules": float(len(docs)), "valid_rules": valid / len(docs)}
-    return Judgement(valid == len(docs), quality, detail=first_problem)
+    request = _sigma_request(article)
+    answer, problem = _decode(text, request.schema)
+    if answer is None:
+        return Judgement(False, {"rules": 0.0, "valid_rules": 0.0}, detail=problem)
+    drafts = usable_drafts(answer, request.group.spec)
+    rules = [r for r in (render_draft(d, request.group, _sigma_context(article), n) for n, d in enumerate(drafts)) if r]
+    chosen = len(answer.get("rules", []))
+    quality = {"rules": float(len(rules)), "specific_rules": len(drafts) / chosen if chosen else 0.0}
+    if not rules:
+        return Judgement(False, {**quality, "valid_rules": 0.0}, detail="no rule matches anything specific")
+    valid = sum(r.valid for r in rules)
+    quality["valid_rules"] = valid / len(rules)
+    invalid = next((r for r in rules if not r.valid), None)
+    return Judgement(valid == len(rules), quality, detail=invalid.issues[0].message if invalid else None)
 
 
 # -- chat ----------------------------------------------------------------------------------------------
@@ -331,6 +338,6 @@ TASKS: dict[BenchTaskName, BenchTask] = {
         _extract_build,
         _extract_judge,
     ),
-    "sigma": BenchTask("sigma", ("sigma_generate",), _sigma_max_tokens, _no_schema, _sigma_build, _sigma_judge),
+    "sigma": BenchTask("sigma", ("sigma_generate",), _sigma_max_tokens, _sigma_schema, _sigma_build, _sigma_judge),
     "chat": BenchTask("chat", (), lambda _article: CHAT_MAX_TOKENS, _no_schema, _chat_build, _chat_judge),
 }

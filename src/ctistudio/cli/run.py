@@ -37,7 +37,9 @@ def describe_step(event: ProgressEvent) -> str:
         found = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing"
         return f"{found}; {d.get('dropped', 0)} dropped by the hallucination guard"
     if step == "sigma":
-        return f"{d.get('valid', 0)} valid, {d.get('invalid', 0)} invalid rules; {d.get('repair_rounds', 0)} repairs"
+        origins = d.get("by_origin") or {}
+        floor = f" ({origins['floor']} built by the floor)" if origins.get("floor") else ""
+        return f"{d.get('valid', 0)} valid, {d.get('invalid', 0)} invalid rules{floor}"
     if step == "novelty":
         if d.get("reason"):
             return str(d["reason"])
@@ -83,18 +85,20 @@ def print_run(view: RunView) -> None:
             f"(`ctistudio runs resume {view.id} --force`).",
             highlight=False,
         )
+    if view.warnings:
+        console.print("[yellow]degraded:[/] part of this run's output is a deterministic floor, not the model's")
+        for line in view.warnings:
+            console.print(f"  [yellow]![/] {line}", highlight=False, soft_wrap=True)
     if not view.rules:
         return
-    table = Table("id", "title", "log source", "valid", "verdict", "closest SigmaHQ rule", "review")
+    table = Table("id", "title", "log source", "origin", "valid", "verdict", "closest SigmaHQ rule", "review")
     for rule in view.rules:
         logsource = "/".join(v for v in rule.logsource.values() if v)
         valid = "[green]yes[/]" if rule.valid else f"[red]no ({len(rule.errors)} errors)[/]"
-        if rule.repair_rounds:
-            valid += f" [dim]{rule.repair_rounds} repairs[/]"
         top = rule.similar[0] if rule.similar else None
         closest = f"{top.get('title', '')} ({float(top.get('score', 0)):.2f})" if top else ""
         verdict = rule.verdict or ("unchecked" if rule.valid else "")
-        table.add_row(str(rule.id), rule.title, logsource, valid, verdict, closest, rule.review_state)
+        table.add_row(str(rule.id), rule.title, logsource, rule.origin, valid, verdict, closest, rule.review_state)
     console.print(table)
 
 

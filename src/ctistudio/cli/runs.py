@@ -43,7 +43,7 @@ def list_command(
         table.add_row(
             str(r.id),
             str(r.article_id),
-            r.status,
+            r.status + (" [yellow](degraded)[/]" if r.warnings else ""),
             r.current_step or "",
             "" if r.score is None else str(r.score),
             str(r.rules),

@@ -91,14 +91,19 @@ async def eval_sigma(
     usage = StepUsage()
     started = time.perf_counter()
     today = date.today().isoformat()
-    counts = {"generated_valid": 0, "generated_invalid": 0, "expected": 0, "repair_rounds": 0}
+    counts = {"generated_valid": 0, "generated_invalid": 0, "generated_floor": 0, "expected": 0}
 
     async def one(number: int, article: EvalArticle, expected: list[dict[str, Any]]) -> ArticleResult:
         filtered = filter_junk(article.content).text
         outcome = await extract_observables(gateway, filtered, original=article.content, provider=provider)
         usage.merge(outcome.usage)
         context = RuleContext(
-            id_seed=f"eval-{number}", title=article.title, reference=article.url, date=today, provider=provider
+            id_seed=f"eval-{number}",
+            title=article.title,
+            reference=article.url,
+            date=today,
+            provider=provider,
+            article=article.content,
         )
         rules, errors, rule_usage = await generate_rules(gateway, outcome.observables, context)
         usage.merge(rule_usage)
@@ -106,10 +111,11 @@ async def eval_sigma(
         counts["generated_valid"] += len(valid)
         counts["generated_invalid"] += sum(not r.valid for r in rules)
         counts["expected"] += len(expected)
-        counts["repair_rounds"] += sum(r.repair_rounds for r in rules)
+        floor = sum(r.origin == "floor" for r in rules)
+        counts["generated_floor"] += floor
         if progress:
             progress(article.url)
-        notes = [f"{len(valid)} valid and {sum(not r.valid for r in rules)} invalid rules", *errors]
+        notes = [f"{len(valid)} valid and {sum(not r.valid for r in rules)} invalid rules ({floor} floor)", *errors]
         return ArticleResult(url=article.url, title=article.title, scores=score_sigma(valid, expected), notes=notes)
 
     results = await asyncio.gather(

@@ -66,8 +66,7 @@ class GeneratedRule(BaseModel):
     level: str | None = None
     valid: bool
     issues: list[RuleIssue] = Field(default_factory=list)
-    repair_rounds: int = 0
-    history: list[list[RuleIssue]] = Field(default_factory=list)  # the issues seen before each repair
+    origin: Literal["model", "floor"] = "model"  # floor: built from the observables alone, no model answer
 
 
 class SimilarRule(BaseModel):

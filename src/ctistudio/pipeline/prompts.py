@@ -37,13 +37,6 @@ class Prompt:
         """``rank@3#a1b2c3d4e5``: what runs store."""
         return f"{self.name}@{self.version}#{self.digest}"
 
-    def render(self, **values: str) -> str:
-        """The body with ``{{name}}`` placeholders filled (no other templating, so braces in JSON stay)."""
-        text = self.body
-        for key, value in values.items():
-            text = text.replace("{{" + key + "}}", value)
-        return text
-
 
 @cache
 def load_prompt(name: str) -> Prompt:

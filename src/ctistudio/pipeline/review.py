@@ -33,6 +33,7 @@ class RuleView(BaseModel):
     logsource: dict[str, Any]
     level: str | None
     valid: bool
+    origin: str = "model"  # model | floor (built from the observables alone: no usable model answer)
     errors: list[dict[str, Any]] = Field(default_factory=list)
     repair_rounds: int = 0
     verdict: str | None  # duplicate | similar | novel | None (not checked)
@@ -53,6 +54,7 @@ def rule_view(rule: SigmaRule, *, with_yaml: bool = False) -> RuleView:
         logsource=dict(rule.logsource or {}),
         level=rule.level,
         valid=rule.validation_status == "valid",
+        origin=str((rule.extra or {}).get("origin") or "model"),
         errors=list(rule.validation_errors or []),
         repair_rounds=rule.repair_rounds,
         verdict=rule.verdict,

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from ctistudio.errors import CtiStudioError
+from ctistudio.pipeline.run_warnings import run_warnings
 from ctistudio.pipeline.steps import STEP_NAMES, STEPS, PipelineDeps, StepResult
 from ctistudio.store.runs import (
     FINISHED_STEP_STATUSES,
@@ -54,7 +55,7 @@ def _step_detail(name: str, result: StepResult) -> dict[str, Any]:
         "prepare": ("kept_chars", "chars", "platforms"),
         "rank": ("score", "band", "threshold", "passed"),
         "extract": ("counts", "dropped"),
-        "sigma": ("valid", "invalid", "repair_rounds"),
+        "sigma": ("valid", "invalid", "by_origin"),
         "novelty": ("summary", "queued", "reason"),
     }.get(name, ())
     return {k: out[k] for k in pick if k in out}
@@ -140,9 +141,14 @@ async def execute_run(run_id: int, deps: PipelineDeps, sink: ProgressSink | None
             set_run_status(session, run_id, "failed", error=f"internal error: {type(bug).__name__}: {bug}")
         raise
     with deps.store.session() as session:
-        set_run_status(session, run_id, status, error=error)
+        outputs = {name: cp.output for name, cp in checkpoints(session, run_id).items()}
+        warnings = run_warnings(outputs) if status != "failed" else []
+        set_run_status(session, run_id, status, error=error, warnings=warnings)
     if sink:
-        sink(ProgressEvent(run_id=run_id, kind="run_finished", status=status, detail={"error": error} if error else {}))
+        detail: dict[str, Any] = {"error": error} if error else {}
+        if warnings:
+            detail["warnings"] = warnings
+        sink(ProgressEvent(run_id=run_id, kind="run_finished", status=status, detail=detail))
     return status
 
 

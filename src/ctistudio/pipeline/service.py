@@ -36,7 +36,7 @@ from ctistudio.store.models import PipelineRun
 from ctistudio.store.rules import run_rules
 from ctistudio.store.runs import checkpoints, create_run, get_run, list_runs, observable_counts, reset_steps
 
-PROMPTS = [RANK_PROMPT, *extract_prompt_names(), "sigma_generate", "sigma_repair"]
+PROMPTS = [RANK_PROMPT, *extract_prompt_names(), "sigma_generate"]
 _SECRET_FIELDS = ("api_key", "password", "secret", "token")
 
 
@@ -68,6 +68,8 @@ class RunView(BaseModel):
     article_title: str
     status: str  # pending | running | succeeded | failed | cancelled | gated
     current_step: str | None
+    # what of a finished run's output is a deterministic floor, not the model's (run_warnings); empty: clean
+    warnings: list[str] = Field(default_factory=list)
     force: bool
     provider: str | None
     model: str | None
@@ -87,6 +89,7 @@ class RunSummary(BaseModel):
     article_id: int
     status: str
     current_step: str | None
+    warnings: list[str] = Field(default_factory=list)
     score: int | None = None
     rules: int = 0
     created_at: datetime
@@ -171,6 +174,7 @@ class PipelineService:
                 article_title=article.title,
                 status=run.status,
                 current_step=run.current_step,
+                warnings=list(run.warnings or []),
                 force=run.force,
                 provider=run.provider,
                 model=run.model,
@@ -219,6 +223,7 @@ def _summary(session: Any, run: PipelineRun) -> RunSummary:
         article_id=run.article_id,
         status=run.status,
         current_step=run.current_step,
+        warnings=list(run.warnings or []),
         score=score,
         rules=len(run_rules(session, run.id)),
         created_at=run.created_at,

@@ -1,42 +1,48 @@
-"""Sigma generation: observables grouped by log source → rules → pySigma validation ⇄ repair.
+"""Sigma generation: observables grouped by log source → a constrained answer → rules rendered by code.
 
 - One ``sigma`` call per log-source group (process creation, registry, service installs, network …), all
-  groups in parallel; the model writes YAML, the format every Sigma rule it has seen is written in.
-- The fields a model should not invent are set here, deterministically: ``id`` (a UUID derived from the run,
-  the group and the rule's position, so re-running the step yields the same ids), ``status``, ``author``,
-  ``date``, ``references`` (the article) and ``logsource`` (the group's).
-- Each rule is validated with :func:`ctistudio.sigma.validate_rule`; an invalid one is sent back with its
-  FULL YAML and EVERY issue, at most :data:`MAX_REPAIR_ROUNDS` times. A rule still invalid after that is
-  kept, marked invalid, with its last issues and the history of the earlier ones.
+  groups in parallel. The model does not write YAML: it fills the JSON Schema of
+  :mod:`ctistudio.pipeline.rule_draft`, which the server enforces while decoding — fields of the log source,
+  modifiers those fields take, values taken from the group's observables, ATT&CK tags that exist.
+- Code renders each answer into a rule (:mod:`ctistudio.pipeline.rule_render`): ``id`` (a UUID derived from
+  the run, the group and the rule's position, so re-running the step yields the same ids), ``status``,
+  ``author``, ``date``, ``references`` and ``logsource`` are set here, the YAML is the project's own dump.
+- pySigma still validates every rule. Any answer that fits the schema renders to a valid rule (a property
+  test proves it over thousands of random answers), so there is no repair round to ask for: a rule pySigma
+  refused anyway would be kept, marked invalid with its issues, and its group would get the floor's rules.
+- The floor (:mod:`ctistudio.pipeline.rule_floor`): a group whose model answer is unusable (no answer,
+  schema-invalid after the gateway's repair, nothing specific enough) — or that ends without a valid rule —
+  gets rules built from its observables alone, marked ``origin: floor``. No model, no rules is never the
+  outcome for a group that has something to match.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ctistudio.llm import Gateway, LLMError
+from ctistudio.pipeline.attack_tags import tag_choices
 from ctistudio.pipeline.models import GeneratedRule, Observable, RuleIssue
 from ctistudio.pipeline.prompts import load_prompt
+from ctistudio.pipeline.rule_draft import RuleDraft, answer_schema, drafts_from_answer
+from ctistudio.pipeline.rule_floor import floor_drafts
+from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
+from ctistudio.pipeline.rule_values import ValueChoice, value_choices
 from ctistudio.pipeline.usage import StepUsage
 from ctistudio.sigma import ValidationResult, validate_rule
-from ctistudio.sigma.rule_yaml import dump_rule, load_documents
+from ctistudio.sigma.taxonomy import LOG_SOURCES, LogSourceSpec, log_source
 
 log = logging.getLogger(__name__)
 
-MAX_REPAIR_ROUNDS = 3
-MAX_RULES_PER_GROUP = 4
+SIGMA_PROMPT = "sigma_generate"
 MAX_OBSERVABLES_PER_GROUP = 20
-SIGMA_MAX_TOKENS = 1200  # ≤ 4 rules of ~250 tokens
-REPAIR_MAX_TOKENS = 700  # one rule
-AUTHOR = "ctistudio (generated, review before use)"
+SIGMA_MAX_TOKENS = 900  # ≤ 3 rules: ~60 tokens of prose and ~80 of chosen values each, with room to spare
 _RULE_NAMESPACE = uuid.UUID("5b1f0e0c-7f55-4c38-a2f1-6f1d2b8e9a11")
 
 _LINUX_HINTS = re.compile(
@@ -49,9 +55,13 @@ _MACOS_HINTS = re.compile(r"osascript|launchctl|/Library/|/Applications/|\bdefau
 class LogSourceGroup:
     """A Sigma log source and the observables that belong to it."""
 
-    key: str  # "windows/process_creation", "windows/system", "proxy" …
+    key: str  # "windows/process_creation", "windows/system", "proxy" … (a key of LOG_SOURCES)
     logsource: dict[str, str]
     observables: tuple[Observable, ...]
+
+    @property
+    def spec(self) -> LogSourceSpec:
+        return log_source(self.key)
 
 
 def _product_of_command(text: str) -> str:
@@ -63,94 +73,93 @@ def _product_of_command(text: str) -> str:
     return "windows"
 
 
-def logsource_of(observable: Observable) -> tuple[str, dict[str, str]] | None:
-    """The log source a rule for ``observable`` is written against (``None``: not Sigma material)."""
+def logsource_key(observable: Observable) -> str | None:
+    """The log source (a key of LOG_SOURCES) a rule for ``observable`` is written against; None: not Sigma
+    material (hashes and hunt queries are context, not values a rule matches)."""
     kind = observable.kind
     if kind in ("cmdline", "scheduled_task"):
         product = _product_of_command(observable.source_evidence if kind == "scheduled_task" else observable.value)
-        return f"{product}/process_creation", {"category": "process_creation", "product": product}
+        return f"{product}/process_creation"
     if kind == "lineage":
         both = observable.attributes.get("parent", "") + observable.attributes.get("child", "")
         product = "windows" if ".exe" in both.lower() or "\\" in both else _product_of_command(both)
-        return f"{product}/process_creation", {"category": "process_creation", "product": product}
+        return f"{product}/process_creation"
     if kind == "registry":
-        return "windows/registry_set", {"category": "registry_set", "product": "windows"}
+        return "windows/registry_set"
     if kind == "service":
-        return "windows/system", {"product": "windows", "service": "system"}
+        return "windows/system"
     if kind == "network":
         network_kind = observable.attributes.get("kind", "")
         if network_kind == "domain":
-            return "windows/dns_query", {"category": "dns_query", "product": "windows"}
+            return "windows/dns_query"
         if network_kind == "url":
-            return "proxy", {"category": "proxy"}
-        return "windows/network_connection", {"category": "network_connection", "product": "windows"}
-    return None  # hashes and hunt queries are context, not rule material
+            return "proxy"
+        return "windows/network_connection"
+    return None
 
 
 def group_observables(observables: list[Observable]) -> list[LogSourceGroup]:
     """Observables by log source, the most confident (model-found first) up to the group's limit."""
-    groups: dict[str, tuple[dict[str, str], list[Observable]]] = {}
+    groups: dict[str, list[Observable]] = {}
     for observable in observables:
-        found = logsource_of(observable)
-        if found is None:
-            continue
-        key, logsource = found
-        groups.setdefault(key, (logsource, []))[1].append(observable)
+        key = logsource_key(observable)
+        if key is not None:
+            groups.setdefault(key, []).append(observable)
     out = []
-    for key, (logsource, members) in sorted(groups.items()):
+    for key, members in sorted(groups.items()):
         members.sort(key=lambda o: (o.origin != "model", -o.confidence))
-        out.append(LogSourceGroup(key, logsource, tuple(members[:MAX_OBSERVABLES_PER_GROUP])))
+        out.append(LogSourceGroup(key, dict(LOG_SOURCES[key].logsource), tuple(members[:MAX_OBSERVABLES_PER_GROUP])))
     return out
 
 
-def group_prompt(group: LogSourceGroup, *, title: str, url: str | None, queries: list[Observable]) -> str:
+# -- the request ----------------------------------------------------------------------------------------------
+def group_prompt(
+    group: LogSourceGroup,
+    choices: dict[str, list[ValueChoice]],
+    tags: list[str],
+    *,
+    title: str,
+    url: str | None,
+    queries: list[Observable],
+) -> str:
+    """The group's message: what the article shows, and the values and tags the answer may choose from."""
     source = ", ".join(f"{k}: {v}" for k, v in group.logsource.items())
     lines = [f"Log source: {source}", f"Article: {title}" + (f" ({url})" if url else ""), "", "Observables:"]
     for number, o in enumerate(group.observables, 1):
         extra = "".join(f", {k}: {v}" for k, v in o.attributes.items())
-        lines.append(f"{number}. [{o.kind}{extra}] {o.value}")
-        if o.source_evidence != o.value:
-            lines.append(f"   evidence: {' '.join(o.source_evidence.split())[:400]}")
+        lines.append(f"{number}. [{o.kind}{extra}] {' '.join(o.value.split())[:300]}")
+    lines += ["", "Values you may match, by field (modifiers allowed in brackets):"]
+    for field_spec in group.spec.fields:
+        values = choices.get(field_spec.name)
+        if values:
+            shown = " | ".join(json.dumps(c.value, ensure_ascii=False) for c in values)
+            lines.append(f"- {field_spec.name} [{', '.join(field_spec.modifiers)}]: {shown}")
+    lines += ["", f"ATT&CK tags you may use: {', '.join(tags)}"]
     if queries:
-        lines += ["", "Hunt queries the article gives (adapt their logic where it fits this log source):"]
-        lines += [f"- ({q.attributes.get('language', 'query')}) {' '.join(q.value.split())[:400]}" for q in queries[:3]]
+        lines += ["", "Hunt queries the article gives (their logic may guide which values belong together):"]
+        lines += [f"- ({q.attributes.get('language', 'query')}) {' '.join(q.value.split())[:300]}" for q in queries[:3]]
     return "\n".join(lines)
 
 
-# -- YAML from the model's answer --------------------------------------------------------------------------
-_RULE_KEY = re.compile(r"(?m)^\s*(?:title|detection|logsource)\s*:")
-_FENCED = re.compile(r"```(?:ya?ml)?[^\n]*\n(.*?)```", re.S | re.I)
+def _messages(user: str) -> list[dict[str, Any]]:
+    # The instructions are the same for every group and article: first, so a prefix cache reuses them.
+    return [{"role": "system", "content": load_prompt(SIGMA_PROMPT).body}, {"role": "user", "content": user}]
 
 
-def split_rules(answer: str) -> list[str]:
-    """The YAML documents of an answer (fences removed, split on ``---`` lines); prose is not a rule."""
-    fenced = _FENCED.findall(answer)
-    text = "\n---\n".join(fenced) if fenced else answer
-    docs = [d.strip("\n") for d in re.split(r"(?m)^---\s*$", text)]
-    return [d for d in docs if _RULE_KEY.search(d)]
+# -- drafts → rules -------------------------------------------------------------------------------------------
+def specific_draft(draft: RuleDraft, spec: LogSourceSpec) -> RuleDraft | None:
+    """``draft`` without the selections that would match a whole program (see ``LogSourceSpec.is_specific``);
+    None when none is left."""
+    kept = [s for s in draft.selections if spec.is_specific({item.field for item in s})]
+    if not kept:
+        return None
+    return draft if len(kept) == len(draft.selections) else draft.model_copy(update={"selections": kept})
 
 
-def finalise(
-    text: str, *, rule_id: str, logsource: Mapping[str, str], reference: str, date: str
-) -> tuple[str, dict[str, Any] | None]:
-    """``text`` with the deterministic fields set; returned unchanged when it is not a readable mapping."""
-    try:
-        docs = [d for d in load_documents(text) if d is not None]
-    except yaml.YAMLError:
-        return text, None
-    if len(docs) != 1 or not isinstance(docs[0], dict):
-        return text, None
-    rule = dict(docs[0])
-    rule.update(
-        id=rule_id,
-        status="experimental",
-        author=AUTHOR,
-        date=date,
-        references=[reference],
-        logsource=dict(logsource),
+def _detection_key(draft: RuleDraft) -> str:
+    return repr(
+        sorted(sorted((i.field, i.modifier, tuple(sorted(map(str, i.values)))) for i in s) for s in draft.selections)
     )
-    rule.pop("modified", None)
-    return dump_rule(rule), rule
 
 
 def issues_of(result: ValidationResult) -> list[RuleIssue]:
@@ -169,95 +178,117 @@ class RuleContext:
     reference: str  # the article's URL (or a description when it has none)
     date: str  # YYYY-MM-DD
     provider: str | None = None
+    article: str = ""  # the article's text: the ATT&CK technique ids it names become tag choices
 
 
 def rule_uuid(seed: str, group: str, index: int) -> str:
     return str(uuid.uuid5(_RULE_NAMESPACE, f"{seed}/{group}/{index}"))
 
 
-async def _repair_loop(
-    gateway: Gateway, yaml_text: str, group: LogSourceGroup, rule_id: str, ctx: RuleContext, usage: StepUsage
-) -> GeneratedRule:
-    fixed = {"rule_id": rule_id, "logsource": group.logsource, "reference": ctx.reference, "date": ctx.date}
-    text, _ = finalise(yaml_text, **fixed)
+@dataclass(frozen=True)
+class GroupRequest:
+    """What the ``sigma`` call of one group sends: the messages and the answer schema built from its choices."""
+
+    group: LogSourceGroup
+    choices: dict[str, list[ValueChoice]]
+    tags: list[str]
+    messages: list[dict[str, Any]]
+    schema: dict[str, Any]
+
+
+def group_request(group: LogSourceGroup, ctx: RuleContext, queries: list[Observable]) -> GroupRequest | None:
+    """The request for ``group``; None when nothing in it names a value its log source's fields can match."""
+    choices = value_choices(group.spec, group.observables)
+    if not choices:
+        return None
+    tags = tag_choices(ctx.article, group.observables, group.spec)
+    prompt = group_prompt(group, choices, tags, title=ctx.title, url=ctx.reference, queries=queries)
+    return GroupRequest(group, choices, tags, _messages(prompt), answer_schema(group.spec, choices, tags))
+
+
+def usable_drafts(answer: Any, spec: LogSourceSpec) -> list[RuleDraft]:
+    """The drafts of a schema-valid answer that match something specific, each detection once."""
+    drafts, seen = [], set()
+    for draft in drafts_from_answer(answer):
+        specific = specific_draft(draft, spec)
+        if specific is not None and _detection_key(specific) not in seen:
+            seen.add(_detection_key(specific))
+            drafts.append(specific)
+    return drafts
+
+
+def render_draft(draft: RuleDraft, group: LogSourceGroup, ctx: RuleContext, index: int) -> GeneratedRule | None:
+    """The rule of ``draft`` as the pipeline stores it, validated by pySigma; None when it matches nothing."""
+    facts = RuleFacts(rule_uuid(ctx.id_seed, group.key, index), ctx.reference, ctx.date)
+    rule = render_rule(draft, group.spec, facts, article_title=ctx.title)
+    if rule is None:
+        return None
+    text = render_yaml(rule)
     result = validate_rule(text)
-    history: list[list[RuleIssue]] = []
-    rounds = 0
-    while not result.valid and rounds < MAX_REPAIR_ROUNDS:
-        rounds += 1
-        history.append(issues_of(result))
-        prompt = load_prompt("sigma_repair").render(count=str(len(result.issues)), issues=result.feedback(), yaml=text)
-        try:
-            answer = await gateway.chat(
-                [
-                    {"role": "system", "content": load_prompt("sigma_generate").body},
-                    {"role": "user", "content": prompt},
-                ],
-                task="sigma",
-                provider=ctx.provider,
-                max_tokens=REPAIR_MAX_TOKENS,
-            )
-        except LLMError as error:
-            usage.add_failure()
-            log.warning("sigma repair of %s failed: %s", rule_id, error.message)
-            break
-        usage.add(answer)
-        candidates = split_rules(answer.text)
-        if candidates:
-            text, _ = finalise(candidates[0], **fixed)
-            result = validate_rule(text)
-    title = (result.rule or {}).get("title", "") if result.rule else ""
     return GeneratedRule(
-        rule_id=rule_id,
+        rule_id=facts.rule_id,
         group=group.key,
         yaml=text,
-        title=str(title)[:500],
+        title=str(rule["title"])[:500],
         valid=result.valid,
         issues=issues_of(result),
-        repair_rounds=rounds,
-        history=history,
         logsource=dict(group.logsource),
-        level=str((result.rule or {}).get("level") or "") or None,
+        level=str(rule["level"]),
+        origin=draft.origin,
     )
+
+
+async def _model_drafts(
+    gateway: Gateway, request: GroupRequest, ctx: RuleContext, usage: StepUsage
+) -> tuple[list[RuleDraft], str | None]:
+    """The model's usable drafts, and why there are none when there are none."""
+    try:
+        answer = await gateway.chat(
+            request.messages,
+            task="sigma",
+            provider=ctx.provider,
+            schema=request.schema,
+            schema_name="sigma_rules",
+            max_tokens=SIGMA_MAX_TOKENS,
+        )
+    except LLMError as error:  # BadOutput (still schema-invalid after the gateway's repair) included
+        usage.add_failure()
+        return [], f"no usable model answer ({error.message})"
+    usage.add(answer)
+    drafts = usable_drafts(answer.parsed, request.group.spec)
+    if not drafts:
+        return [], "the model's answer matched nothing specific enough (a program alone, or nothing)"
+    return drafts, None
 
 
 async def _generate_group(
-    gateway: Gateway, group: LogSourceGroup, ctx: RuleContext, queries: list[Observable], usage: StepUsage
+    gateway: Gateway | None, group: LogSourceGroup, ctx: RuleContext, queries: list[Observable], usage: StepUsage
 ) -> tuple[list[GeneratedRule], str | None]:
-    try:
-        answer = await gateway.chat(
-            [
-                {"role": "system", "content": load_prompt("sigma_generate").body},
-                {"role": "user", "content": group_prompt(group, title=ctx.title, url=ctx.reference, queries=queries)},
-            ],
-            task="sigma",
-            provider=ctx.provider,
-            max_tokens=SIGMA_MAX_TOKENS,
-        )
-    except LLMError as error:
-        usage.add_failure()
-        return [], f"{group.key}: {error.message}"
-    usage.add(answer)
-    docs = split_rules(answer.text)[:MAX_RULES_PER_GROUP]
-    if not docs:
-        return [], f"{group.key}: the model wrote no YAML rule"
-    rules = await asyncio.gather(
-        *(
-            _repair_loop(gateway, doc, group, rule_uuid(ctx.id_seed, group.key, n), ctx, usage)
-            for n, doc in enumerate(docs)
-        )
-    )
-    return list(rules), None
+    """The group's rules and a note on what went wrong (None when the model's answer was used as is)."""
+    request = group_request(group, ctx, queries)
+    if request is None:
+        return [], None
+    drafts, note = await _model_drafts(gateway, request, ctx, usage) if gateway is not None else ([], None)
+    rules = [r for r in (render_draft(d, group, ctx, n) for n, d in enumerate(drafts)) if r is not None]
+    if not any(rule.valid for rule in rules):
+        floor = floor_drafts(group.spec, group.observables, article_title=ctx.title)
+        start = len(drafts)
+        rules += [r for r in (render_draft(d, group, ctx, start + n) for n, d in enumerate(floor)) if r is not None]
+        if gateway is not None and note is None:
+            note = "no valid rule from the model's answer"
+    return rules, (f"{group.key}: {note}; rules built by the floor" if note else None)
 
 
 async def generate_rules(
-    gateway: Gateway, observables: list[Observable], ctx: RuleContext
+    gateway: Gateway | None, observables: list[Observable], ctx: RuleContext
 ) -> tuple[list[GeneratedRule], list[str], StepUsage]:
-    """Rules for every log-source group (in parallel), each validated and repaired; and the groups' errors."""
+    """Rules for every log-source group (in parallel), and notes on the groups whose rules came from the floor.
+
+    ``gateway=None`` builds the floor's rules only (no model)."""
     usage = StepUsage()
     queries = [o for o in observables if o.kind == "hunt_query"]
     groups = group_observables(observables)
     results = await asyncio.gather(*(_generate_group(gateway, g, ctx, queries, usage) for g in groups))
     rules = [rule for group_rules, _ in results for rule in group_rules]
-    errors = [error for _, error in results if error]
-    return rules, errors, usage
+    notes = [note for _, note in results if note]
+    return rules, notes, usage

@@ -206,9 +206,14 @@ async def step_sigma(run_id: int, deps: PipelineDeps) -> StepResult:
     observables = _stored_observables(deps, run_id)
     reference = inputs.url or f"ctistudio article {inputs.article_id}: {inputs.title}"
     context = RuleContext(
-        id_seed=f"run-{run_id}", title=inputs.title, reference=reference, date=inputs.created, provider=inputs.provider
+        id_seed=f"run-{run_id}",
+        title=inputs.title,
+        reference=reference,
+        date=inputs.created,
+        provider=inputs.provider,
+        article=inputs.content,
     )
-    rules, errors, usage = await generate_rules(deps.gateway, observables, context)
+    rules, notes, usage = await generate_rules(deps.gateway, observables, context)
     new_rules = [
         NewRule(
             rule_uuid=r.rule_id,
@@ -218,8 +223,7 @@ async def step_sigma(run_id: int, deps: PipelineDeps) -> StepResult:
             level=r.level,
             valid=r.valid,
             errors=[i.model_dump() for i in r.issues if i.severity == "error"],
-            repair_rounds=r.repair_rounds,
-            extra={"group": r.group, "history": [[i.model_dump() for i in h] for h in r.history]},
+            extra={"group": r.group, "origin": r.origin},
         )
         for r in rules
     ]
@@ -235,14 +239,15 @@ async def step_sigma(run_id: int, deps: PipelineDeps) -> StepResult:
                     "title": r.title,
                     "group": r.group,
                     "valid": r.valid,
-                    "repairs": r.repair_rounds,
+                    "origin": r.origin,
                 }
                 for r in rules
             ],
             "valid": sum(r.valid for r in rules),
             "invalid": sum(not r.valid for r in rules),
-            "repair_rounds": sum(r.repair_rounds for r in rules),
-            "group_errors": errors,
+            "by_origin": {o: sum(r.origin == o for r in rules) for o in ("model", "floor")},
+            # why a group's rules came from the floor (no usable model answer …); the run shows these as warnings
+            "group_errors": notes,
         },
         usage=usage,
         persist=persist,

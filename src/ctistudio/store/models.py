@@ -202,6 +202,9 @@ class PipelineRun(Base):
     provider: Mapped[str | None] = mapped_column(String(100))
     model: Mapped[str | None] = mapped_column(String(300))
     error: Mapped[str | None] = mapped_column(Text)
+    # A succeeded run whose output is partly or wholly a deterministic floor says so: one line per finding
+    # (rank from the hunt score, extraction agents on the pre-extractor, floor or invalid rules). Empty: clean.
+    warnings: Mapped[list[Any] | None] = mapped_column(default=list)
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

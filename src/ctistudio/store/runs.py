@@ -70,8 +70,11 @@ def set_run_status(
     current_step: str | None = None,
     error: str | None = None,
     force: bool | None = None,
+    warnings: list[str] | None = None,
 ) -> PipelineRun:
-    """Move a run to ``status``; ``running`` stamps ``started_at`` once, final states stamp ``finished_at``."""
+    """Move a run to ``status``; ``running`` stamps ``started_at`` once, final states stamp ``finished_at``.
+
+    ``warnings`` (see :mod:`ctistudio.pipeline.run_warnings`) replace the run's; a run set running has none."""
     if status not in RUN_STATUSES:
         raise ValueError(f"unknown run status {status!r}; allowed: {', '.join(RUN_STATUSES)}")
     run = get_run(session, run_id)
@@ -81,9 +84,12 @@ def set_run_status(
     if force is not None:
         run.force = force
     now = utcnow()
+    if warnings is not None:
+        run.warnings = list(warnings)
     if status == "running":
         run.started_at = run.started_at or now
         run.finished_at = None
+        run.warnings = []
     elif status in ("succeeded", "failed", "cancelled", "gated"):
         run.finished_at = now
     session.flush()

@@ -137,6 +137,11 @@ def normalise_value(value: Any, match: str | None = None, *, regex: bool = False
     tokens = _sigma_tokens(text)
     if match in ("contains", "endswith") and (not tokens or tokens[0] is not _WILDCARD):
         tokens.insert(0, _WILDCARD)
+    if len(tokens) > 2 and tokens[0] is _WILDCARD and tokens[1] in ("\\", "/") and tokens[1] in tokens[2:]:
+        # "*\\WDigest\\UseLogonCredential" and "*WDigest\\UseLogonCredential" match the same paths in practice:
+        # before a value of several path segments, a leading separator adds nothing ("\\cmd.exe" keeps it:
+        # there it is what tells cmd.exe from xcmd.exe)
+        del tokens[1]
     if match in ("contains", "startswith") and (not tokens or tokens[-1] is not _WILDCARD):
         tokens.append(_WILDCARD)
     return _render_tokens(tokens)

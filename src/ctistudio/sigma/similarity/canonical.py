@@ -17,7 +17,7 @@ from ctistudio.sigma.similarity.atoms import Literal, detection_node, literal_fe
 from ctistudio.sigma.similarity.condition import ConditionSyntaxError, Node, parse_condition
 from ctistudio.sigma.similarity.dnf import MAX_CLAUSES, Clause, canonical_dnf, canonical_tree, simplify, to_dnf, to_nnf
 
-NORMALISATION_VERSION = 2
+NORMALISATION_VERSION = 3  # 3: a path separator right after a leading wildcard is dropped
 
 
 class RuleNotComparable(ValueError):

@@ -1,0 +1,179 @@
+"""Render a :class:`~ctistudio.pipeline.rule_draft.RuleDraft` into a Sigma rule, valid by construction.
+
+Code writes every part of the rule that decides whether pySigma accepts it: the deterministic fields (id,
+status, author, date, references, logsource), the selection names and the condition (from the draft's
+``match``), the field|modifier keys (from the log source's taxonomy), value escaping (Sigma's wildcards and
+backslashes), numbers for numeric fields, de-duplicated tags with their tactics, and sane prose (control
+characters removed, lengths bounded, never empty). The YAML is written by the project's own dumper.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ctistudio.pipeline.attack_tags import with_tactics
+from ctistudio.pipeline.rule_draft import DetectionItem, RuleDraft
+from ctistudio.pipeline.rule_values import clean
+from ctistudio.sigma.rule_yaml import dump_rule
+from ctistudio.sigma.taxonomy import CONTAINS, CONTAINS_ALL, EQUALS, REGEX, LogSourceSpec
+
+AUTHOR = "ctistudio (generated, review before use)"
+TITLE_CHARS = 100
+DESCRIPTION_CHARS = 400
+_TEXT_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class RuleFacts:
+    """The fields code sets on every rule of a run."""
+
+    rule_id: str
+    reference: str
+    date: str  # YYYY-MM-DD
+
+
+def sigma_escape(value: str) -> str:
+    """A literal string as a Sigma value: ``*`` and ``?`` escaped, and a backslash before ``\\``, ``*`` or
+    ``?`` doubled (Sigma reads ``\\\\`` as one backslash; a backslash before anything else is itself)."""
+    out = []
+    for index, char in enumerate(value):
+        following = value[index + 1] if index + 1 < len(value) else ""
+        if char == "\\" and following in ("\\", "*", "?"):
+            out.append("\\\\")
+        elif char in "*?":
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _prose(text: str, limit: int) -> str:
+    text = " ".join(_TEXT_CONTROL.sub(" ", text).split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _values(item: DetectionItem, spec: LogSourceSpec) -> list[str | int]:
+    field_spec = spec.field(item.field)
+    out: list[str | int] = []
+    for value in item.values:
+        if field_spec is not None and field_spec.numeric:
+            try:
+                number: str | int = int(str(value).strip())
+            except ValueError:
+                continue
+            rendered = number
+        elif item.modifier == REGEX:
+            rendered = re.escape(clean(str(value)))
+        else:
+            rendered = sigma_escape(clean(str(value)))
+        if rendered != "" and rendered not in out:
+            out.append(rendered)
+    return out
+
+
+def _not_implied(values: list[str | int]) -> list[str | int]:
+    """``contains|all`` values without those another value already contains (``rundll32.exe`` next to
+    ``C:\\Windows\\System32\\rundll32.exe`` adds nothing)."""
+    texts = [str(v).lower() for v in values]
+    return [v for v, t in zip(values, texts, strict=True) if not any(t != o and t in o for o in texts)]
+
+
+def _selection(items: list[DetectionItem], spec: LogSourceSpec) -> dict[str, Any]:
+    """Detection items as one selection mapping; items with the same field and modifier are merged."""
+    merged: dict[tuple[str, str], list[str | int]] = {}
+    for item in items:
+        field_spec = spec.field(item.field)
+        if field_spec is None or item.modifier not in field_spec.modifiers:
+            continue  # cannot happen with a schema-valid answer; a hand-made draft is held to the same rule
+        known = merged.setdefault((item.field, item.modifier), [])
+        known += [v for v in _values(item, spec) if v not in known]
+    out: dict[str, Any] = dict(spec.base)
+    for (name, modifier), values in merged.items():
+        if not values:
+            continue
+        if modifier == CONTAINS_ALL:
+            values = _not_implied(values)
+        if modifier == CONTAINS_ALL and len(values) == 1 and (name, CONTAINS) not in merged:
+            modifier = CONTAINS  # "all" of one value is that value (pySigma flags the redundant modifier)
+        key = name if modifier == EQUALS else f"{name}|{modifier}"
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def render_detection(draft: RuleDraft, spec: LogSourceSpec) -> dict[str, Any] | None:
+    """The ``detection`` mapping (named selections and condition); ``None`` when nothing is left to match."""
+    selections = [s for s in (_selection(items, spec) for items in draft.selections) if set(s) - set(spec.base)]
+    if not selections:
+        return None
+    if len(selections) == 1:
+        detection: dict[str, Any] = {"selection": selections[0]}
+        condition = "selection"
+    else:
+        detection = {f"selection_{n}": s for n, s in enumerate(selections, 1)}
+        condition = "all of selection_*" if draft.match == "all" else "1 of selection_*"
+    exclusion = _selection(draft.filter, spec) if draft.filter else {}
+    if set(exclusion) - set(spec.base):
+        detection["filter"] = {k: v for k, v in exclusion.items() if k not in spec.base}
+        condition += " and not filter"
+    detection["condition"] = condition
+    return detection
+
+
+_SUBJECT = {
+    "process_creation": "Process",
+    "registry_set": "Registry Value Set",
+    "dns_query": "DNS Query For",
+    "network_connection": "Network Connection To",
+    "proxy": "Web Request To",
+    "system": "Service Installed",
+}
+
+
+def default_title(draft: RuleDraft, spec: LogSourceSpec) -> str:
+    """A title from what is matched, for a draft without one: ``Rundll32.exe With comsvcs.dll, MiniDump``."""
+    items = [item for items in draft.selections for item in items]
+    image = next((str(i.values[0]).strip("\\/") for i in items if i.field == "Image"), None)
+    others = [str(v).strip("\\/") for i in items if i.field != "Image" for v in i.values][:3]
+    if image:
+        text = f"{image[:1].upper()}{image[1:]}" + (f" With {', '.join(others)}" if others else "")
+    else:
+        kind = spec.logsource.get("category") or spec.logsource.get("service") or spec.key
+        text = f"{_SUBJECT.get(kind, kind)} {', '.join(others)}"
+    return _prose(text, TITLE_CHARS)
+
+
+def render_rule(
+    draft: RuleDraft, spec: LogSourceSpec, facts: RuleFacts, *, article_title: str
+) -> dict[str, Any] | None:
+    """The rule as a mapping in Sigma's key order; ``None`` when the draft's detection is empty."""
+    detection = render_detection(draft, spec)
+    if detection is None:
+        return None
+    title = _prose(draft.title, TITLE_CHARS) or default_title(draft, spec)
+    description = _prose(draft.description, DESCRIPTION_CHARS)
+    if len(description) < 16:
+        description = _prose(f"Detects behaviour described in the report '{article_title}'.", DESCRIPTION_CHARS)
+    falsepositives = [p for p in (_prose(fp, 200) for fp in draft.falsepositives) if p] or ["Unknown"]
+    tags = with_tactics(draft.tags) or with_tactics([f"attack.{spec.tactic}"])
+    return {
+        "title": title,
+        "id": facts.rule_id,
+        "status": "experimental",
+        "description": description,
+        "references": [facts.reference],
+        "author": AUTHOR,
+        "date": facts.date,
+        "tags": tags,
+        "logsource": dict(spec.logsource),
+        "detection": detection,
+        "falsepositives": list(dict.fromkeys(falsepositives)),
+        "level": draft.level,
+    }
+
+
+def render_yaml(rule: dict[str, Any]) -> str:
+    return dump_rule(rule)

@@ -1,0 +1,336 @@
+"""The values a generated Sigma rule may match, derived by code from a group's observables.
+
+A model never types a detection value: it picks one from the lists made here (an enum per field that the
+server enforces while decoding), and the deterministic floor builds its rules from the same lists. Each
+value is taken from an observable — a command line's tool and its distinctive arguments, a registry path
+after its hive, a service's name and binary, a domain — so every rule is grounded in the article.
+
+What "distinctive" means (the ``weight``): tokens that name what an attacker did (``MiniDump``, ``-enc``,
+``/create``, a dropped DLL) weigh more than generic switches (``/all``), and victim-specific parts (process
+ids, user folders, host addresses) are left out, so a rule matches the behaviour rather than one victim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ctistudio.pipeline.models import Observable
+from ctistudio.sigma.taxonomy import CONTAINS, LogSourceSpec
+
+MAX_VALUES_PER_FIELD = 48
+MAX_VALUE_CHARS = 200
+
+_TOKEN = re.compile(r'"[^"]*"|\'[^\']*\'|\S+')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NUMBER = re.compile(r"^[\d.,:x]+$|^0x[0-9a-f]+$", re.I)
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+_BLOB = re.compile(r"^[A-Za-z0-9+/=]{40,}$")
+_FILE = re.compile(
+    r"[\w$.-]+\.(?:exe|dll|ps1|psm1|bat|cmd|vbs|vbe|js|jse|hta|msi|lnk|scr|cpl|sys|dmp|zip|rar|7z|iso"
+    r"|conf|cfg|dat|bin|sh|py|so|plist)$",
+    re.I,
+)
+_USER_DIR = re.compile(r"^(?:[a-z]:)?\\users\\[^\\]+(\\.*)$|^/(?:home|Users)/[^/]+(/.*)$", re.I)
+_HIVE = re.compile(r"^(?:HKLM|HKCU|HKCR|HKU|HKCC|HKEY_[A-Z_]+)(?::)?(\\.*)$", re.I)
+# Words that name attacker tradecraft when they appear as arguments (case-insensitive, whole token).
+_TRADECRAFT = {
+    w.lower()
+    for w in [
+        "MiniDump",
+        "-enc",
+        "-e",
+        "-ec",
+        "-encodedcommand",
+        "-nop",
+        "-noprofile",
+        "-w",
+        "-windowstyle",
+        "hidden",
+        "bypass",
+        "-ep",
+        "-exec",
+        "-executionpolicy",
+        "iex",
+        "downloadstring",
+        "downloadfile",
+        "invoke-expression",
+        "invoke-webrequest",
+        "net.webclient",
+        "frombase64string",
+        "-urlcache",
+        "-split",
+        "-decode",
+        "/create",
+        "/tr",
+        "/sc",
+        "/ru",
+        "system",
+        "create",
+        "delete",
+        "shadows",
+        "/domain_trusts",
+        "/all_trusts",
+        "/dclist",
+        "--config",
+        "--transfers",
+        "--no-check-certificate",
+        "call",
+        "process",
+        "lsass",
+        "comsvcs.dll",
+        "sekurlsa::logonpasswords",
+        "privilege::debug",
+        "/node:",
+        "useLogonCredential",
+        "/quiet",
+        "/i",
+        "binpath=",
+        "start=",
+        "add-mppreference",
+        "set-mppreference",
+        "-exclusionpath",
+        "disablerealtimemonitoring",
+        "resetbase",
+        "/y",
+        "vssadmin",
+        "wbadmin",
+        "bcdedit",
+        "recoveryenabled",
+        "bootstatuspolicy",
+        "ignoreallfailures",
+    ]
+}
+# Generic arguments that say nothing about the behaviour on their own.
+_GENERIC = {"/c", "/k", "/q", "/s", "/f", "/v", "/t", "/d", "/y", "-c", "-f", "-o", "/all", "full", "true"}
+
+
+@dataclass(frozen=True)
+class ValueChoice:
+    """One value a rule may match on ``field``, taken from observable number ``observable`` of the group."""
+
+    field: str
+    value: str | int
+    weight: float
+    observable: int
+    modifier: str | None = None  # how the floor matches it when the field's first modifier would be wrong
+
+
+def clean(text: str) -> str:
+    """A value as a rule can hold it: no control characters, single spaces, at most MAX_VALUE_CHARS."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:MAX_VALUE_CHARS]
+
+
+def _unquote(token: str) -> str:
+    token = token.strip()
+    while len(token) >= 2 and token[0] == token[-1] and token[0] in "\"'`":
+        token = token[1:-1].strip()
+    return token.strip("\"'`").rstrip(",;")
+
+
+def split_command(command: str) -> list[str]:
+    """A command line's tokens, quoted parts kept whole and unquoted."""
+    return [t for t in (_unquote(m.group(0)) for m in _TOKEN.finditer(command)) if t]
+
+
+def _basename(path: str) -> str:
+    return re.split(r"[\\/]", path.rstrip("\\/"))[-1]
+
+
+def image_value(tool: str, product: str) -> str | None:
+    """``"C:\\Windows\\System32\\mshta.exe"`` → ``\\mshta.exe``; ``rundll32`` → ``\\rundll32.exe`` (Windows);
+    ``/usr/bin/curl`` → ``/curl``. ``None`` for something that is not a program name."""
+    name = _basename(tool)
+    if not re.fullmatch(r"[\w$.+-]{2,64}", name):
+        return None
+    if product == "windows":
+        if "." not in name:
+            name += ".exe"
+        elif not re.search(r"\.(?:exe|com|scr)$", name, re.I):
+            return None  # a script or document is not the process image
+        return "\\" + name
+    return "/" + name
+
+
+def _argument_values(token: str) -> list[tuple[str, float]]:
+    """Matchable parts of one argument with their weight (see the module docstring)."""
+    lower = token.lower()
+    if lower in _GENERIC or len(token) < 3 or _NUMBER.match(token):
+        return []
+    if lower in _TRADECRAFT:
+        return [(token, 3.0)]
+    if _BLOB.match(token):
+        return [(token[:60], 1.0)]
+    key, sep, rest = token.partition(":") if token.startswith(("/", "-")) else ("", "", "")
+    if sep and rest and (_IPV4.search(rest) or _NUMBER.match(rest)):
+        return [(key + sep, 2.5)]  # "/node:10.20.30.41" → "/node:" (the switch, not the victim)
+    out: list[tuple[str, float]] = []
+    parts = token.split(",")
+    for number, part in enumerate(parts):
+        part = part.strip()
+        if len(part) < 3 or _NUMBER.match(part):
+            continue
+        if (
+            number
+            and re.search(r"\.(?:dll|cpl|ocx)$", parts[number - 1].strip(), re.I)
+            and re.fullmatch(r"#?\w+", part)
+        ):
+            out.append((part, 2.5))  # "x.dll,DllRegister": the export rundll32 calls names the payload's entry
+            continue
+        if "\\" in part or "/" in part[1:]:
+            user = _USER_DIR.match(part)
+            tail = next((g for g in user.groups() if g), "") if user else part
+            name = _basename(part)
+            if _FILE.search(name):
+                out.append((name, 2.5 if not name.lower().endswith((".dmp", ".conf", ".cfg")) else 1.5))
+            if tail and tail.lower() != ("\\" + name).lower() and len(tail) <= 120 and not _IPV4.search(tail):
+                out.append((tail, 1.5))
+        elif part.lower() in _TRADECRAFT:
+            out.append((part, 3.0))
+        elif _FILE.search(part):
+            out.append((part, 2.5))
+        elif part.startswith(("/", "-")):
+            out.append((part, 1.5 if len(part) > 4 else 1.0))
+        elif re.fullmatch(r"[A-Za-z][\w.-]{2,}", part) and not _IPV4.search(part):
+            out.append((part, 1.0))
+    return out
+
+
+def command_values(command: str, product: str, index: int) -> list[ValueChoice]:
+    """Image and CommandLine choices of one command line (the tool, then its distinctive arguments)."""
+    tokens = split_command(clean(command))
+    if not tokens:
+        return []
+    out: list[ValueChoice] = []
+    image = image_value(tokens[0], product)
+    if image:
+        out.append(ValueChoice("Image", image, 2.0, index))
+    seen: set[str] = set()
+    for token in tokens[1:]:
+        for value, weight in _argument_values(token):
+            if value.lower() not in seen and value.lower() != _basename(tokens[0]).lower():
+                seen.add(value.lower())
+                out.append(ValueChoice("CommandLine", value, weight, index))
+    return out
+
+
+def _registry_values(o: Observable, index: int) -> list[ValueChoice]:
+    path = o.value.strip().rstrip("\\")
+    name = o.attributes.get("value_name")
+    if name and not path.lower().endswith("\\" + name.lower()):
+        path = f"{path}\\{name}"
+    hive = _HIVE.match(path)
+    after = hive.group(1) if hive else path
+    # TargetObject is the key path AND the value name: a bare key is matched as a part of it, not as its end
+    how = None if name else CONTAINS
+    out = [ValueChoice("TargetObject", clean(after), 3.0, index, how)]
+    parts = after.strip("\\").split("\\")
+    if len(parts) > 3:
+        out.append(ValueChoice("TargetObject", "\\" + "\\".join(parts[-3:]), 2.0, index, how))
+    if name and len(parts) > 2:  # the key and the value name: how SigmaHQ usually matches a value
+        out.append(ValueChoice("TargetObject", "\\" + "\\".join(parts[-2:]), 2.0, index))
+    data = o.attributes.get("data")
+    if data:
+        kind = o.attributes.get("type", "").upper()
+        if kind == "REG_DWORD" and re.fullmatch(r"\d+|0x[0-9a-f]+", data.strip(), re.I):
+            out.append(ValueChoice("Details", f"DWORD (0x{int(data.strip(), 0):08x})", 2.5, index))
+        else:
+            out += [ValueChoice("Details", v, w, index) for v, w in _argument_values(_unquote(data))]
+    return out
+
+
+_SERVICE_IN_COMMAND = re.compile(r"\bsc(?:\.exe)?\s+(?:create|config)\s+(\"[^\"]+\"|\S+)", re.I)
+_BINPATH = re.compile(r"binpath=\s*(\"[^\"]+\"|\S+)|-BinaryPathName\s+(\"[^\"]+\"|'[^']+'|\S+)", re.I)
+
+
+def _service_values(o: Observable, index: int) -> list[ValueChoice]:
+    out: list[ValueChoice] = []
+    name = o.attributes.get("service_name") or o.value
+    command = _SERVICE_IN_COMMAND.search(name)
+    if command:
+        name = command.group(1)
+    name = _unquote(name)
+    if name and " " not in name.strip() and len(name) <= 80:
+        out.append(ValueChoice("ServiceName", clean(name), 3.0, index))
+    image = o.attributes.get("image_path")
+    if not image:
+        match = _BINPATH.search(o.source_evidence) or _BINPATH.search(o.value)
+        image = next((g for g in match.groups() if g), None) if match else None
+    if image:
+        for token in split_command(_unquote(image)):
+            out += [ValueChoice("ImagePath", v, w, index) for v, w in _argument_values(token)]
+    return out
+
+
+def _network_values(o: Observable, spec: LogSourceSpec, index: int) -> list[ValueChoice]:
+    value = clean(o.value)
+    kind = o.attributes.get("kind", "")
+    if spec.key == "windows/dns_query":
+        return [ValueChoice("QueryName", value.lower().rstrip("."), 3.0, index)]
+    if spec.key == "proxy":
+        match = re.match(r"(?i)^[a-z]+://([^/:]+)(?::\d+)?(/[^?#]*)?", value)
+        if not match:
+            return []
+        out = [ValueChoice("cs-host", match.group(1).lower(), 3.0, index)]
+        if match.group(2) and len(match.group(2)) > 1:
+            out.append(ValueChoice("c-uri", match.group(2), 2.5, index))
+        return out
+    host, _, port = value.rpartition(":") if re.search(r":\d{1,5}$", value) else (value, "", "")
+    out = []
+    if kind == "ip" or _IPV4.fullmatch(host):
+        out.append(ValueChoice("DestinationIp", host, 3.0, index))
+    else:
+        out.append(ValueChoice("DestinationHostname", host.lower(), 3.0, index))
+    if port and 0 < int(port) < 65536:
+        out.append(ValueChoice("DestinationPort", int(port), 1.5, index))
+    return out
+
+
+def _lineage_values(o: Observable, product: str, index: int) -> list[ValueChoice]:
+    out = []
+    for field, name in (("ParentImage", o.attributes.get("parent")), ("Image", o.attributes.get("child"))):
+        image = image_value(name or "", product)
+        if image:
+            out.append(ValueChoice(field, image, 2.5, index))
+    return out
+
+
+def observable_values(spec: LogSourceSpec, o: Observable, index: int) -> list[ValueChoice]:
+    """Every value one observable offers for ``spec``'s fields (fields the log source lacks are left out)."""
+    product = spec.logsource.get("product", "windows")
+    if o.kind in ("cmdline", "scheduled_task"):
+        command = o.value if o.kind == "cmdline" or " " in o.value else o.source_evidence
+        found = command_values(command, product, index)
+        if o.kind == "scheduled_task" and o.value not in command and " " not in o.value:
+            found.append(ValueChoice("CommandLine", clean(o.value), 3.0, index))  # the task's name
+    elif o.kind == "lineage":
+        found = _lineage_values(o, product, index)
+    elif o.kind == "registry":
+        found = _registry_values(o, index)
+    elif o.kind == "service":
+        found = _service_values(o, index)
+    elif o.kind == "network":
+        found = _network_values(o, spec, index)
+    else:
+        found = []
+    return [c for c in found if spec.field(c.field) is not None and c.value != ""]
+
+
+def value_choices(spec: LogSourceSpec, observables: Sequence[Observable]) -> dict[str, list[ValueChoice]]:
+    """Per field of ``spec``: the distinct values of the group's observables, at most MAX_VALUES_PER_FIELD.
+
+    Taken by rank within their observable — every observable's most distinctive value first, then every
+    observable's second … — so one long command line cannot crowd out the only distinctive argument of
+    another; a value several observables share counts where it ranks best."""
+    ranked = [sorted(observable_values(spec, o, i), key=lambda c: -c.weight) for i, o in enumerate(observables)]
+    out: dict[str, list[ValueChoice]] = {}
+    seen: set[tuple[str, str]] = set()
+    for rank in range(max((len(r) for r in ranked), default=0)):
+        for choice in sorted((r[rank] for r in ranked if rank < len(r)), key=lambda c: -c.weight):
+            key = (choice.field, str(choice.value).lower())
+            if key in seen or len(out.get(choice.field, [])) >= MAX_VALUES_PER_FIELD:
+                continue
+            seen.add(key)
+            out.setdefault(choice.field, []).append(choice)
+    return out

@@ -1,0 +1,96 @@
+"""Rules rendered from ANY answer that fits the Sigma answer schema are valid: the guarantee is by construction.
+
+Hypothesis draws the values a group could offer (arbitrary text: backslashes, wildcards, quotes, YAML syntax,
+control characters, any Unicode; numbers for numeric fields), builds the answer schema of a log source from
+them exactly as the pipeline does, then draws answers from THAT schema (a strategy that walks the schema;
+each answer is checked against the schema with jsonschema, so the strategy cannot drift from it). Every rule
+of every answer must render and pass pySigma validation with zero errors.
+
+``CTISTUDIO_PROPERTY_EXAMPLES`` sets the number of answers (default 10,000, spread over the log sources).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ctistudio.pipeline.attack_tags import with_tactics
+from ctistudio.pipeline.rule_draft import answer_schema, drafts_from_answer
+from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
+from ctistudio.pipeline.rule_values import ValueChoice, clean
+from ctistudio.sigma import validate_rule
+from ctistudio.sigma.attack import attack_catalog
+from ctistudio.sigma.taxonomy import LOG_SOURCES
+
+EXAMPLES = int(os.environ.get("CTISTUDIO_PROPERTY_EXAMPLES", "10000"))
+FACTS = RuleFacts("0b6f4c1e-2f7a-4c55-9d1e-6a2b3c4d5e6f", "https://example.org/report", "2026-12-07")
+# Characters that break naive YAML or Sigma writers, plus any printable Unicode.
+_NASTY = st.sampled_from(list("\\*?'\":#&!|>%@`{}[],-\t\n\r\x00\x1b \u2028éß"))
+_TEXT = st.text(alphabet=st.one_of(_NASTY, st.characters(blacklist_categories=("Cs",))), min_size=1, max_size=40)
+
+
+def schema_strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values of ``schema``, for the subset of JSON Schema the answer schema uses."""
+    if "anyOf" in schema:
+        return st.one_of([schema_strategy(branch) for branch in schema["anyOf"]])
+    if "const" in schema:
+        return st.just(schema["const"])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "string":
+        return st.text(max_size=schema.get("maxLength", 300))
+    if kind == "array":
+        items = schema_strategy(schema["items"])
+        return st.lists(items, min_size=schema.get("minItems", 0), max_size=schema.get("maxItems", 5))
+    if kind == "object":
+        required = set(schema.get("required", []))
+        fields = {name: schema_strategy(sub) for name, sub in schema["properties"].items() if name in required}
+        optional = {name: schema_strategy(sub) for name, sub in schema["properties"].items() if name not in required}
+        return st.fixed_dictionaries(fields, optional=optional)
+    raise AssertionError(f"the answer schema uses a construct the strategy does not know: {schema}")
+
+
+_TECHNIQUES = sorted(f"attack.{t.lower()}" for t in attack_catalog().technique_tactics)
+
+
+@st.composite
+def group_and_answer(draw: st.DrawFn) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    key = draw(st.sampled_from(sorted(LOG_SOURCES)))
+    spec = LOG_SOURCES[key]
+    fields = draw(st.lists(st.sampled_from(spec.fields), min_size=1, max_size=len(spec.fields), unique=True))
+    choices: dict[str, list[ValueChoice]] = {}
+    for field_spec in fields:
+        if field_spec.numeric:
+            values: list[str | int] = draw(st.lists(st.integers(1, 65535), min_size=1, max_size=4, unique=True))
+        else:
+            texts = st.lists(_TEXT.filter(lambda t: clean(t) != ""), min_size=1, max_size=6, unique=True)
+            values = list(draw(texts))
+        choices[field_spec.name] = [ValueChoice(field_spec.name, v, 1.0, 0) for v in values]
+    tags = with_tactics([*draw(st.lists(st.sampled_from(_TECHNIQUES), max_size=4)), f"attack.{spec.tactic}"])
+    schema = answer_schema(spec, choices, tags)
+    answer = draw(schema_strategy(schema))
+    return key, schema, answer
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(group_and_answer())
+def test_every_answer_that_fits_the_schema_renders_to_a_valid_rule(case: tuple[str, dict[str, Any], dict[str, Any]]):
+    key, schema, answer = case
+    jsonschema.validate(answer, schema)  # the strategy produced what a schema-enforcing server could produce
+    spec = LOG_SOURCES[key]
+    drafts = drafts_from_answer(answer)
+    assert drafts
+    for draft in drafts:
+        rule = render_rule(draft, spec, FACTS, article_title="A report")
+        assert rule is not None, f"nothing rendered for {draft}"
+        result = validate_rule(render_yaml(rule))
+        assert [i.render() for i in result.errors] == [], render_yaml(rule)

@@ -1,0 +1,174 @@
+"""Sigma generation: the model chooses from enums, code renders; the floor when the model's answer is unusable.
+
+The LM Studio double is a real HTTP server; the gateway checks every answer against the schema the request
+carried, as a grammar-enforcing server would guarantee, so an answer that names a value the schema does not
+offer fails exactly as it would in production.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from ctistudio.config import load_settings
+from ctistudio.llm import Gateway
+from ctistudio.pipeline.extract import extract_observables
+from ctistudio.pipeline.service import PipelineService
+from ctistudio.pipeline.sigma_gen import RuleContext, generate_rules, group_observables
+from ctistudio.resources import demo_article
+from ctistudio.sigma import validate_rule
+from ctistudio.store import Store
+from ctistudio.store.rules import run_rules
+from ctistudio.store.runs import run_observables
+from ctistudio.testing.http_double import ChatCall
+from ctistudio.testing.lmstudio_double import LMStudioDouble
+from ctistudio.testing.sigma_answers import LSASS_RULE, sigma_answer
+
+
+def _group_of(call: ChatCall) -> str:
+    """The log source a sigma request is for (its user message starts with it)."""
+    return call.last_user.splitlines()[0].removeprefix("Log source: ") if "Log source:" in call.last_user else ""
+
+
+def _is_sigma(call: ChatCall) -> bool:
+    return (call.schema or {}).get("properties", {}).get("rules") is not None
+
+
+async def _floor_observables():
+    outcome = await extract_observables(None, demo_article())
+    return outcome.observables
+
+
+CONTEXT = RuleContext("test-run", "Operation Paper Lantern", "https://example.org/paper-lantern", "2026-12-07")
+
+
+@pytest.fixture
+def gateway(lmstudio_double: LMStudioDouble, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LLM_PROVIDER", "lmstudio")
+    return Gateway(load_settings())
+
+
+async def test_the_models_choices_are_rendered_and_other_groups_get_the_floor(lmstudio_double, gateway):
+    calls: list[ChatCall] = []
+
+    def respond(call: ChatCall) -> str | None:
+        calls.append(call)
+        if _is_sigma(call) and "process_creation, product: windows" in _group_of(call):
+            return sigma_answer(LSASS_RULE)
+        return "{}"  # every other group: an unusable answer
+
+    lmstudio_double.responder = respond
+    observables = await _floor_observables()
+    context = RuleContext(**{**CONTEXT.__dict__, "article": demo_article()})
+    async with gateway:
+        rules, notes, usage = await generate_rules(gateway, observables, context)
+
+    process = [r for r in rules if r.group == "windows/process_creation"]
+    assert [r.origin for r in process] == ["model"]
+    rule = yaml.safe_load(process[0].yaml)
+    assert rule["detection"]["selection"] == {
+        "Image|endswith": "\\rundll32.exe",
+        "CommandLine|contains|all": ["comsvcs.dll", "MiniDump"],
+    }
+    assert rule["tags"] == ["attack.credential-access", "attack.t1003.001"]  # the technique brought its tactic
+    assert rule["logsource"] == {"category": "process_creation", "product": "windows"}
+    assert rule["references"] == ["https://example.org/paper-lantern"] and rule["status"] == "experimental"
+    assert all(validate_rule(r.yaml).valid and r.valid for r in rules)
+
+    # the request constrained the answer: fields of the log source, the values the observables offer
+    request = next(c for c in calls if _is_sigma(c) and "process_creation" in _group_of(c))
+    assert (request.response_format or {})["type"] == "json_schema"
+    text = json.dumps(request.schema)
+    assert '"const": "CommandLine"' in text and '"const": "TargetObject"' not in text
+    assert '"MiniDump"' in text and '"comsvcs.dll"' in text
+
+    # the groups that answered {} got floor rules, and the step says why
+    others = {r.group for r in rules if r.origin == "floor"}
+    expected = {g.key for g in group_observables(observables)} - {"windows/process_creation"}
+    assert others == expected
+    assert len(notes) == len(expected) and all("rules built by the floor" in n for n in notes)
+    assert usage.failed_calls == len(expected)
+
+
+async def test_a_rule_on_a_program_alone_is_not_taken_and_the_floor_is(lmstudio_double, gateway):
+    too_broad = {
+        **LSASS_RULE,
+        "selections": [[{"field": "Image", "modifier": "endswith", "values": ["\\rundll32.exe"]}]],
+    }
+    lmstudio_double.responder = lambda call: sigma_answer(too_broad) if _is_sigma(call) else None
+    observables = [o for o in await _floor_observables() if o.kind == "cmdline"]
+    async with gateway:
+        rules, notes, _ = await generate_rules(gateway, observables, CONTEXT)
+    assert rules and all(r.origin == "floor" and r.valid for r in rules)
+    assert notes == [
+        "windows/process_creation: the model's answer matched nothing specific enough (a program alone, or "
+        "nothing); rules built by the floor"
+    ]
+    for r in rules:  # every floor rule pairs the program with its arguments
+        selection = yaml.safe_load(r.yaml)["detection"]["selection"]
+        assert any(key.startswith("CommandLine") for key in selection), selection
+
+
+async def test_a_value_the_schema_does_not_offer_is_refused_not_rendered(lmstudio_double, gateway):
+    invented = {
+        **LSASS_RULE,
+        "selections": [[{"field": "CommandLine", "modifier": "contains", "values": ["mimikatz.exe"]}]],
+    }
+    lmstudio_double.responder = lambda call: sigma_answer(invented) if _is_sigma(call) else None
+    observables = [o for o in await _floor_observables() if o.kind == "cmdline"]
+    async with gateway:
+        rules, notes, _ = await generate_rules(gateway, observables, CONTEXT)
+    assert "mimikatz" not in "".join(r.yaml for r in rules)
+    assert rules and {r.origin for r in rules} == {"floor"}
+    assert "no usable model answer" in notes[0]
+
+
+def test_without_a_model_every_group_gets_valid_floor_rules():
+    import asyncio
+
+    async def go() -> tuple[list[Any], list[str], list[str]]:
+        observables = await _floor_observables()
+        rules, notes, _ = await generate_rules(None, observables, CONTEXT)
+        return rules, notes, [g.key for g in group_observables(observables)]
+
+    rules, notes, groups = asyncio.run(go())
+    assert notes == []  # no model was asked: nothing to explain
+    assert {r.group for r in rules} == set(groups)
+    assert all(r.valid and r.origin == "floor" for r in rules)
+    registry = [yaml.safe_load(r.yaml)["detection"]["selection"] for r in rules if r.group == "windows/registry_set"]
+    # a key without its value name is matched as a part of TargetObject, never as its end
+    assert {"TargetObject|contains": "\\SYSTEM\\CurrentControlSet\\Services\\LanternSvc\\Parameters"} in registry
+    # a value written with reg add: the key and value name as the end of TargetObject
+    run_key = next(s for s in registry if "Run" in str(s.get("TargetObject|endswith", "")))
+    assert run_key["TargetObject|endswith"].endswith("\\CurrentVersion\\Run\\LanternUpdate")
+
+
+async def test_a_server_that_answers_every_structured_request_with_an_empty_object(
+    lmstudio_double: LMStudioDouble, monkeypatch: pytest.MonkeyPatch, store: Store, demo_article_id: int
+):
+    """A broken or tiny model: the run still ends with valid floor rules for every group and says so."""
+    lmstudio_double.responder = lambda call: "{}"
+    monkeypatch.setenv("LLM_PROVIDER", "lmstudio")
+    settings = load_settings()
+    async with Gateway(settings) as gateway:
+        service = PipelineService(settings, store, gateway)
+        run_id = await service.start_run(demo_article_id, force=True)
+        status = await service.wait(run_id)
+        view = service.run_view(run_id)
+    assert status == "succeeded", view.error
+    steps = {s.name: s.output for s in view.steps}
+    assert steps["rank"]["origin"] == "hunt_score"
+    with store.session() as session:
+        observables = run_observables(session, run_id)
+        rules = run_rules(session, run_id)
+    assert {o.kind for o in observables} >= {"cmdline", "registry", "service", "scheduled_task", "network"}
+    stored = await _floor_observables()
+    groups = {g.key for g in group_observables(stored)}
+    assert {r.extra["group"] for r in rules} == groups
+    assert rules and all(r.validation_status == "valid" and r.extra["origin"] == "floor" for r in rules)
+    assert any(w.startswith("rank:") for w in view.warnings)
+    assert any(w.startswith("sigma: all rules built by the deterministic floor") for w in view.warnings)
+    assert view.rules and all(r.origin == "floor" for r in view.rules)
