@@ -134,6 +134,13 @@ def ordered_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# libyaml's emitter where PyYAML was built with it: ~8x faster than the pure-Python one, same YAML (long strings
+# may wrap at other points). Dumping is on the path of every validation and every generated rule.
+_DUMPER: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def dump_rule(rule: Mapping[str, Any]) -> str:
     """YAML text of a rule, keys in the conventional order, block style, Unicode kept."""
-    return yaml.safe_dump(ordered_rule(rule), sort_keys=False, allow_unicode=True, default_flow_style=False, width=120)
+    return yaml.dump(
+        ordered_rule(rule), Dumper=_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=False, width=120
+    )
