@@ -258,6 +258,12 @@ class Settings(BaseSettings):
     def _lmstudio_embeddings(cls, value: str) -> str:
         return openai_embeddings_url(value)
 
+    @field_validator("autorun_min_score", "broker_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """``CTISTUDIO_AUTORUN_MIN_SCORE=`` (an empty value, as compose files write) means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     # -- derived ---------------------------------------------------------------------------------
     def model_for_task(self, task: str) -> str:
         """LM Studio's model for a task (``rank``, ``extract``, ``sigma``, ``chat``)."""

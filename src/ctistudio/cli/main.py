@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("ctistudio.cli.bench", "register"),
     "export": ("ctistudio.cli.export", "group"),
     "mcp": ("ctistudio.cli.mcp", "register"),
+    "worker": ("ctistudio.cli.worker", "register"),
+    "scheduler": ("ctistudio.cli.worker", "register"),
 }
 
 

@@ -11,7 +11,7 @@ from ctistudio.cli.common import cli_errors, console, err_console, print_json, r
 from ctistudio.cli.run import print_run, report_finished, run_and_watch
 
 if TYPE_CHECKING:
-    from ctistudio.pipeline.service import RunView
+    from ctistudio.pipeline.service import RunSummary, RunView
 
 app = typer.Typer(help="Pipeline runs: list, show, resume.", no_args_is_help=True)
 
@@ -38,7 +38,7 @@ def list_command(
     if not runs:
         err_console.print("no pipeline runs yet: start one with `ctistudio run --article ID`")
         return
-    table = Table("id", "article", "status", "step", "score", "rules", "created", "finished")
+    table = Table("id", "article", "status", "step", "score", "rules", "worker", "created", "finished")
     for r in runs:
         table.add_row(
             str(r.id),
@@ -47,10 +47,18 @@ def list_command(
             r.current_step or "",
             "" if r.score is None else str(r.score),
             str(r.rules),
+            _worker(r),
             r.created_at.strftime("%Y-%m-%d %H:%M"),
             r.finished_at.strftime("%Y-%m-%d %H:%M") if r.finished_at else "",
         )
     console.print(table)
+
+
+def _worker(run: RunSummary) -> str:
+    """Who executes the run (workers only): its name, and whether its lease has run out."""
+    if not run.worker:
+        return ""
+    return run.worker + (" [yellow](lease expired)[/]" if run.status == "running" and not run.worker_active else "")
 
 
 def _print_steps(view: RunView) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+from typing import Any
 
 import typer
 
@@ -15,8 +18,9 @@ def url_for(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
-def serve_app(host: str, port: int, *, log_level: str = "warning") -> None:
-    """Build the app from settings and serve it with uvicorn until interrupted."""
+def serve_app(host: str, port: int, *, log_level: str = "warning", schedule: bool = False) -> None:
+    """Build the app from settings and serve it with uvicorn until interrupted (``schedule``: with the jobs
+    of :mod:`ctistudio.workers.schedule` running in this process)."""
     import uvicorn
 
     from ctistudio.web.app import create_app
@@ -31,7 +35,36 @@ def serve_app(host: str, port: int, *, log_level: str = "warning") -> None:
             f"[yellow]note:[/] bound to {host}, but only localhost, 127.0.0.1 and ::1 are accepted as Host names; "
             "set CTISTUDIO_ALLOWED_HOSTS to the names or addresses other machines use (e.g. studio.example.org)"
         )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
+    options |= {"proxy_headers": False, "server_header": False}
+    if not schedule:
+        uvicorn.run(app, **options)
+        return
+    asyncio.run(_serve_with_schedule(uvicorn.Server(uvicorn.Config(app, **options)), app))
+
+
+async def _serve_with_schedule(server: Any, app: Any) -> None:
+    """Serve, and run the schedule beside the web app (its runs are the web app's: the Runs page sees them)."""
+    from ctistudio.ingest.service import IngestService
+    from ctistudio.workers.schedule import InProcessSchedule, jobs
+
+    ctx = app.state.ctx
+    store = ctx.require_store()
+    await asyncio.to_thread(IngestService(store, ctx.settings()).sync_sources)  # sources.yaml into the store
+    for job in jobs(ctx.settings()):
+        err_console.print(f"[dim]schedule: {job.name} every {job.every:g} s[/]")
+
+    async def start_run(article_id: int) -> int:
+        return int(await ctx.pipeline().start_run(article_id))
+
+    schedule = InProcessSchedule(ctx.settings, store, ctx.gateway, start_run)
+    task = asyncio.create_task(schedule.run_forever(), name="schedule")
+    try:
+        await server.serve()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def register(app: typer.Typer) -> None:
@@ -40,10 +73,13 @@ def register(app: typer.Typer) -> None:
     def serve_command(
         host: str | None = typer.Option(None, "--host", help="Address to bind (default: CTISTUDIO_HOST, 127.0.0.1)."),
         port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default: CTISTUDIO_PORT, 8001)."),
+        schedule: bool = typer.Option(
+            False, "--schedule", help="Also poll sources, autorun and refresh the SigmaHQ index in this process."
+        ),
     ) -> None:
         """Run the web app and REST API (OpenAPI docs at /docs). Non-loopback needs authentication."""
         s = settings()
-        serve_app(host or s.host, port or s.port)
+        serve_app(host or s.host, port or s.port, schedule=schedule)
 
     @app.command("hash-password")
     @cli_errors

@@ -4,8 +4,9 @@
 run killed at any point resumes from its last finished step. :func:`execute_step` runs one step and commits
 its outputs and checkpoint together. A :class:`Runner` decides *where* runs execute; the default
 :class:`InProcessRunner` runs them as asyncio tasks in this process, several at once (the gateway's
-per-endpoint limit keeps the LLM servers at their concurrency). A worker pool on other machines would
-implement the same interface by calling :func:`execute_run` there.
+per-endpoint limit keeps the LLM servers at their concurrency). Workers on other machines
+(:mod:`ctistudio.workers`) call :func:`execute_run` there with a ``fence``: a check run inside every write
+transaction that stops a worker whose run was taken over (see :mod:`ctistudio.store.run_leases`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from ctistudio.errors import CtiStudioError
 from ctistudio.pipeline.run_warnings import run_warnings
 from ctistudio.pipeline.steps import STEP_NAMES, STEPS, PipelineDeps, StepResult
+from ctistudio.store.run_leases import LeaseLost
 from ctistudio.store.runs import (
     FINISHED_STEP_STATUSES,
     checkpoints,
@@ -46,11 +49,16 @@ class ProgressEvent(BaseModel):
 
 
 ProgressSink = Callable[[ProgressEvent], None]
+# Called first in every transaction that writes the run; raises LeaseLost when this process no longer holds it.
+Fence = Callable[[Session], None]
 
 
-def _step_detail(name: str, result: StepResult) -> dict[str, Any]:
-    """A few figures per step for progress displays (the full output is in the checkpoint)."""
-    out = result.output
+def _unfenced(session: Session) -> None:
+    return None
+
+
+def step_detail(name: str, out: dict[str, Any]) -> dict[str, Any]:
+    """A few figures from a step's output for progress displays (the full output is in the checkpoint)."""
     pick = {
         "prepare": ("kept_chars", "chars", "platforms"),
         "rank": ("score", "band", "threshold", "passed"),
@@ -61,9 +69,12 @@ def _step_detail(name: str, result: StepResult) -> dict[str, Any]:
     return {k: out[k] for k in pick if k in out}
 
 
-async def execute_step(run_id: int, name: str, deps: PipelineDeps, sink: ProgressSink | None = None) -> StepResult:
+async def execute_step(
+    run_id: int, name: str, deps: PipelineDeps, sink: ProgressSink | None = None, *, fence: Fence = _unfenced
+) -> StepResult:
     """Run step ``name`` of run ``run_id`` and store its outputs and checkpoint in one transaction."""
     with deps.store.session() as session:
+        fence(session)
         start_step(session, run_id, name)
         set_run_status(session, run_id, "running", current_step=name)
     if sink:
@@ -73,12 +84,14 @@ async def execute_step(run_id: int, name: str, deps: PipelineDeps, sink: Progres
         result = await STEPS[name](run_id, deps)
     except CtiStudioError as error:
         with deps.store.session() as session:
+            fence(session)
             finish_step(session, run_id, name, status="failed", output={}, error=str(error))
         raise
     duration_ms = (time.perf_counter() - started) * 1000
     usage = result.usage
     provider, _, model = (usage.models[0] if usage.models else "/").partition("/")
     with deps.store.session() as session:
+        fence(session)
         if result.persist is not None:
             result.persist(session)
         finish_step(
@@ -103,14 +116,17 @@ async def execute_step(run_id: int, name: str, deps: PipelineDeps, sink: Progres
         if usage.models:
             set_run_model(session, run_id, provider or None, model or None)
     if sink:
-        detail = {**_step_detail(name, result), "seconds": round(duration_ms / 1000, 2)}
+        detail = {**step_detail(name, result.output), "seconds": round(duration_ms / 1000, 2)}
         sink(ProgressEvent(run_id=run_id, kind="step_finished", step=name, status=result.status, detail=detail))
     return result
 
 
-async def execute_run(run_id: int, deps: PipelineDeps, sink: ProgressSink | None = None) -> str:
+async def execute_run(
+    run_id: int, deps: PipelineDeps, sink: ProgressSink | None = None, *, fence: Fence = _unfenced
+) -> str:
     """Run every step of ``run_id`` that has not finished yet; returns the run's final status."""
     with deps.store.session() as session:
+        fence(session)
         run = get_run(session, run_id)
         done = {name for name, cp in checkpoints(session, run_id).items() if cp.status in FINISHED_STEP_STATUSES}
         set_run_status(session, run_id, "running", current_step=None, force=run.force)
@@ -124,7 +140,7 @@ async def execute_run(run_id: int, deps: PipelineDeps, sink: ProgressSink | None
                 if sink:
                     sink(ProgressEvent(run_id=run_id, kind="step_cached", step=name, status="succeeded"))
                 continue
-            result = await execute_step(run_id, name, deps, sink)
+            result = await execute_step(run_id, name, deps, sink, fence=fence)
             if result.gated:
                 status = "gated"
                 break
@@ -134,13 +150,18 @@ async def execute_run(run_id: int, deps: PipelineDeps, sink: ProgressSink | None
             sink(ProgressEvent(run_id=run_id, kind="step_failed", status="failed", detail={"error": error}))
     except asyncio.CancelledError:
         with deps.store.session() as session:
+            fence(session)
             set_run_status(session, run_id, "cancelled", error="cancelled")
         raise
+    except LeaseLost:
+        raise  # the run goes on with the worker that took it over: nothing to record here
     except Exception as bug:  # record the failure on the run, then let the bug surface
         with deps.store.session() as session:
+            fence(session)
             set_run_status(session, run_id, "failed", error=f"internal error: {type(bug).__name__}: {bug}")
         raise
     with deps.store.session() as session:
+        fence(session)
         outputs = {name: cp.output for name, cp in checkpoints(session, run_id).items()}
         warnings = run_warnings(outputs) if status != "failed" else []
         set_run_status(session, run_id, status, error=error, warnings=warnings)

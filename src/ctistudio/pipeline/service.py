@@ -26,14 +26,16 @@ from ctistudio.pipeline.extract import prompt_names as extract_prompt_names
 from ctistudio.pipeline.junk import LinearChunkClassifier
 from ctistudio.pipeline.novelty import NoveltyJudge, load_novelty_judge
 from ctistudio.pipeline.prompts import prompt_versions
+from ctistudio.pipeline.queued_runner import runner_for
 from ctistudio.pipeline.rank import RANK_PROMPT
 from ctistudio.pipeline.review import ReviewQueue, RuleView, rule_view
-from ctistudio.pipeline.runner import InProcessRunner, ProgressEvent, Runner
+from ctistudio.pipeline.runner import ProgressEvent, Runner
 from ctistudio.pipeline.steps import STEP_NAMES, PipelineDeps
 from ctistudio.store import Store
 from ctistudio.store.articles import get_article
 from ctistudio.store.models import PipelineRun
 from ctistudio.store.rules import run_rules
+from ctistudio.store.run_leases import lease_holder
 from ctistudio.store.runs import checkpoints, create_run, get_run, list_runs, observable_counts, reset_steps
 
 PROMPTS = [RANK_PROMPT, *extract_prompt_names(), "sigma_generate"]
@@ -74,6 +76,8 @@ class RunView(BaseModel):
     provider: str | None
     model: str | None
     error: str | None
+    worker: str | None = None  # the worker that executes (or last executed) the run, with CTISTUDIO_BROKER_URL
+    worker_active: bool = False  # that worker holds the run now (its lease is current)
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -92,6 +96,8 @@ class RunSummary(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     score: int | None = None
     rules: int = 0
+    worker: str | None = None
+    worker_active: bool = False
     created_at: datetime
     finished_at: datetime | None
 
@@ -116,7 +122,8 @@ class PipelineService:
         self.deps = PipelineDeps(
             settings=settings, store=store, gateway=gateway, novelty=novelty, junk_classifier=junk_classifier
         )
-        self.runner: Runner = runner or InProcessRunner(self.deps, concurrency=concurrency)
+        # workers when CTISTUDIO_BROKER_URL is set, else this process
+        self.runner: Runner = runner or runner_for(self.deps, concurrency=concurrency)
         self.queue = ReviewQueue(store, novelty)
 
     # -- runs ----------------------------------------------------------------------------------------------
@@ -179,6 +186,8 @@ class PipelineService:
                 provider=run.provider,
                 model=run.model,
                 error=run.error,
+                worker=run.worker,
+                worker_active=lease_holder(run) is not None,
                 created_at=run.created_at,
                 started_at=run.started_at,
                 finished_at=run.finished_at,
@@ -226,6 +235,8 @@ def _summary(session: Any, run: PipelineRun) -> RunSummary:
         warnings=list(run.warnings or []),
         score=score,
         rules=len(run_rules(session, run.id)),
+        worker=run.worker,
+        worker_active=lease_holder(run) is not None,
         created_at=run.created_at,
         finished_at=run.finished_at,
     )

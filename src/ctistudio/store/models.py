@@ -209,6 +209,10 @@ class PipelineRun(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = _updated()
+    # The lease of the worker executing the run (ctistudio.store.run_leases): its name, and until when it
+    # holds the run unless it renews; a run whose lease has expired may be taken over by another worker.
+    worker: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
 
     steps: Mapped[list[StepCheckpoint]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="StepCheckpoint.id"

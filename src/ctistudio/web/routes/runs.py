@@ -47,7 +47,8 @@ class RunStarted(BaseModel):
 
 async def _cancel(ctx: CtxDep, run_id: int) -> str:
     for service in ctx.pipelines():
-        if run_id in service.runner.active():
+        # in this process, or on workers (CTISTUDIO_BROKER_URL): the worker stops at its next write
+        if run_id in service.runner.active() or getattr(service.runner, "remote", False):
             await service.runner.cancel(run_id)
     return ctx.pipeline().run_view(run_id).status
 
