@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ctistudio.config import Settings, load_settings
@@ -19,10 +20,12 @@ from ctistudio.store.rules import run_rules
 from ctistudio.store.runs import checkpoints, observable_counts
 from ctistudio.testing.lmstudio_double import LMStudioDouble
 from ctistudio.testing.worker_fleet import WorkerFleet, add_demo_variants, fleet_env
+from ctistudio.web.app import create_app
 
 pytestmark = pytest.mark.slow
 
 RUNS = 10
+BASE = "http://127.0.0.1"  # a Host the web app answers to
 FINAL = ("succeeded", "failed", "cancelled", "gated")
 
 
@@ -123,6 +126,23 @@ async def _kill_one_worker_mid_step(database_url: str, data: Path, broker_url: s
 
             # nothing duplicated, nothing lost: the same rules and observables as one process made
             assert _outcome(store, run_ids) == single_process
+
+            # the Runs page and the API say which worker ran each run
+            page, api = await _runs_page_and_api(settings)
+            assert f'data-worker="{fleet.name(1)}"' in page
+            by_id = {r["id"]: r for r in api}
+            assert by_id[victim]["worker"] == fleet.name(1) and by_id[victim]["worker_active"] is False
+            assert {r["worker"] for r in api} <= {fleet.name(0), fleet.name(1)}
+
+
+async def _runs_page_and_api(settings: Settings) -> tuple[str, list[dict]]:
+    app = create_app(settings, env_file=None)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        page = await client.get("/runs")
+        api = await client.get("/api/runs", params={"limit": RUNS})
+    assert page.status_code == api.status_code == 200
+    return page.text, api.json()
 
 
 async def test_a_worker_killed_mid_step_loses_and_duplicates_nothing(
