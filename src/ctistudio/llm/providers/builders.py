@@ -13,7 +13,7 @@ from ctistudio.llm.types import Task
 
 def build_lmstudio(s: Settings, *, several_hosts: bool = False) -> LMStudioProvider:
     # one host of several: a connection failure goes to the sibling hosts, not to localhost
-    fallback = {"fallback_hosts": []} if several_hosts else {}
+    fallback: dict[str, list[str]] = {"fallback_hosts": []} if several_hosts else {}
     return LMStudioProvider(
         s.lmstudio_api_url,
         **fallback,
