@@ -9,6 +9,8 @@ marks the run cancelled: its worker stops at its next write (the lease's fence r
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +19,9 @@ from ctistudio.pipeline.runner import InProcessRunner, ProgressEvent, ProgressSi
 from ctistudio.pipeline.steps import PipelineDeps
 from ctistudio.store.runs import checkpoints, get_run, interrupted_runs, set_run_status
 
+log = logging.getLogger(__name__)
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "gated")
+NO_WORKER_WARNING_SECONDS = 15.0  # a run still pending after this long: say that a worker is needed
 
 
 def runner_for(deps: PipelineDeps, *, concurrency: int | None = None) -> Runner:
@@ -82,12 +86,21 @@ class QueuedRunner:
         """Progress events from the store's changes to the run, until it has a final status."""
         seen: dict[str, str] = {}
         started = False
+        waiting_since, warned = time.monotonic(), False
         while True:
             with self.deps.store.session() as session:
                 run = get_run(session, run_id)
                 status, error, warnings = run.status, run.error, list(run.warnings or [])
                 stored = checkpoints(session, run_id)
                 steps = {name: (cp.status, dict(cp.output or {}), cp.duration_ms) for name, cp in stored.items()}
+            if status == "pending" and not warned and time.monotonic() - waiting_since > NO_WORKER_WARNING_SECONDS:
+                warned = True
+                log.warning(
+                    "run %s: no worker has taken it after %.0f s — start one: `ctistudio worker --queues workflow` "
+                    "(same CTISTUDIO_BROKER_URL and database), or unset CTISTUDIO_BROKER_URL to run in this process",
+                    run_id,
+                    NO_WORKER_WARNING_SECONDS,
+                )
             if status == "running" and not started:
                 started = True
                 yield ProgressEvent(run_id=run_id, kind="run_started", status=status)
