@@ -8,6 +8,7 @@ alone (novelty by atoms still works) and the reason is reported.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -51,8 +52,9 @@ async def refresh_sigma_index(settings: Settings, gateway: Gateway | None = None
             "or CTISTUDIO_SIGMA_REFRESH_HOURS=0 to stop the scheduled refresh.",
         )
     folder = folder.expanduser()
-    commit, note = _pull(folder)
-    built = SimilarityIndex.build(folder)
+    # git and the build take seconds: off the event loop (the web app's, with `serve --schedule`)
+    commit, note = await asyncio.to_thread(_pull, folder)
+    built = await asyncio.to_thread(SimilarityIndex.build, folder)
     path = default_index_path(settings)
     refresh = IndexRefresh(path=str(path), rules=built.info.rules, commit=commit, note=note)
     if gateway is not None:
@@ -62,6 +64,6 @@ async def refresh_sigma_index(settings: Settings, gateway: Gateway | None = None
         except CtiStudioError as error:
             refresh.note = "; ".join(filter(None, [refresh.note, f"rule embeddings not rebuilt: {error.message}"]))
             log.warning("SigmaHQ index refresh: %s", refresh.note)
-    built.save(path)
+    await asyncio.to_thread(built.save, path)
     log.info("SigmaHQ index refreshed: %d rules from %s → %s", refresh.rules, folder, path)
     return refresh
