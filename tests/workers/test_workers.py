@@ -93,7 +93,7 @@ async def _wait_all(store: Store, run_ids: list[int], timeout: float = 180) -> d
 
 
 async def _kill_one_worker_mid_step(database_url: str, data: Path, broker_url: str, monkeypatch, single_process):
-    with LMStudioDouble(latency=0.15) as lms:
+    with LMStudioDouble(latency=0.1) as lms:
         env = fleet_env(broker_url, database_url, data, lms)
         settings = _use(env, monkeypatch)
         with Store(settings) as store:

@@ -42,7 +42,7 @@ def fleet_env(broker_url: str, database_url: str, data_dir: Path, lmstudio: Any,
         "CTISTUDIO_EMBEDDED": "false",
         "CTISTUDIO_RETRY_BACKOFF": "0.01",
         "CTISTUDIO_RUN_LEASE_SECONDS": "2",
-        "CTISTUDIO_BROKER_VISIBILITY_TIMEOUT": "4",
+        "CTISTUDIO_BROKER_VISIBILITY_TIMEOUT": "3",
         **extra,
     }
 
