@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from ctistudio.store.models import PipelineRun
 from ctistudio.store.sources import SourceDefinition, add_source
 from ctistudio.testing.feed_server import FeedItem, FeedServer, article_page, rss_feed
 from ctistudio.testing.lmstudio_double import LMStudioDouble
-from ctistudio.testing.worker_fleet import WorkerFleet, fleet_env, scheduler_process
+from ctistudio.testing.worker_fleet import WorkerFleet, ctistudio_process, fleet_env
 from ctistudio.workers.schedule import InProcessSchedule, beat_schedule, jobs
 
 INTERVAL = 1  # seconds between two checks of the test's source
@@ -91,6 +92,13 @@ async def _new_item_within_two_polls(feed: Feed, store: Store, title: str) -> No
     feed.publish(title)
     await _until(lambda: title in _stored_titles(store) and title in _runs_by_title(store))
     assert feed.polls - before <= 2, f"stored only after {feed.polls - before} polls of the feed"
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -176,8 +184,26 @@ async def test_celery_beat_and_a_worker_store_and_run_new_items_within_two_polls
             feed = Feed(server)
             feed.publish("Beat report one")
             _register_source(store, server.url("/feed.xml"))
-            with WorkerFleet(env, count=1, concurrency=2), scheduler_process(env):
+            with WorkerFleet(env, count=1, concurrency=2), ctistudio_process(env, "scheduler"):
                 await _until(lambda: "Beat report one" in _runs_by_title(store), timeout=120)
                 await _new_item_within_two_polls(feed, store, "Beat report two")
                 await _until(lambda: set(_runs_by_title(store).values()) <= {"succeeded", "gated"}, timeout=120)
             assert set(_runs_by_title(store)) == {"Beat report one", "Beat report two"}
+
+
+@pytest.mark.slow
+async def test_serve_with_schedule_polls_and_runs_without_a_broker(team_env, tmp_path: Path, free_port: int):
+    data = tmp_path / "data"
+    with LMStudioDouble() as lms, FeedServer() as server:
+        feed = Feed(server)
+        feed.publish("Served report")
+        sources = tmp_path / "team-sources.yaml"
+        sources.write_text(
+            "sources:\n  - id: lab\n    name: Lab\n    url: {0}\n    rss_url: {0}\n    check_frequency: 60\n"
+            "    config: {{min_content_length: 200}}\n".format(server.url("/feed.xml"))
+        )
+        settings = team_env(CTISTUDIO_SOURCES_FILE=str(sources), CTISTUDIO_DATA_DIR=str(data), **lms.env())
+        env = {**os.environ, "CTISTUDIO_LOG_DIR": str(data / "logs")}
+        assert settings.broker_url is None
+        with ctistudio_process(env, "serve", "--schedule", "--port", str(free_port)), Store(settings) as store:
+            await _until(lambda: _runs_by_title(store).get("Served report") in ("succeeded", "gated"), timeout=90)

@@ -4,7 +4,7 @@
         env = fleet_env(redis.url(), database_url, data_dir, lms)
         with WorkerFleet(env, count=2) as fleet:           # two workers, concurrency 1 each, ready to take tasks
             fleet.kill(0)                                  # SIGKILL: no warm shutdown, its task unacknowledged
-        with scheduler_process(env): ...                   # ctistudio scheduler (Celery beat)
+        with ctistudio_process(env, "scheduler"): ...      # ctistudio scheduler (Celery beat)
 
 Each worker is ``python -m ctistudio.cli.main worker --queues workflow,default --concurrency N --name wK@fleet``
 with its output in ``<log_dir>/wK.log``; :meth:`WorkerFleet.start` returns once each says it takes tasks.
@@ -128,13 +128,14 @@ class WorkerFleet:
 
 
 @contextmanager
-def scheduler_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """``ctistudio scheduler`` (Celery beat) as a process, its output in ``<log_dir>/scheduler.log``."""
+def ctistudio_process(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``ctistudio ARGS`` as a process (``scheduler``, ``serve --schedule``), its output in
+    ``<log_dir>/<first arg>.log``; terminated when the block ends."""
     log_dir = Path(env["CTISTUDIO_LOG_DIR"])
     log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "scheduler.log", "wb") as out:
+    with open(log_dir / f"{args[0]}.log", "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ctistudio.cli.main", "scheduler"],
+            [sys.executable, "-m", "ctistudio.cli.main", *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
