@@ -6,6 +6,8 @@ Each error carries a message that says what happened *and* how to fix it; the CL
 
     CtiStudioError
     ├── ConfigurationError      a setting is missing or invalid (the user must change configuration)
+    ├── NotFound, InvalidInput  a named thing does not exist; user input was refused
+    ├── Conflict                the thing is busy elsewhere (HTTP 409)
     └── (ctistudio.llm.errors)  provider failures: unavailable, overflow, rate limits, bad output …
 """
 
@@ -36,3 +38,7 @@ class NotFound(CtiStudioError):
 
 class InvalidInput(CtiStudioError):
     """User input (a file, a URL, a form field) was refused; the message says why."""
+
+
+class Conflict(CtiStudioError):
+    """The thing is busy elsewhere (a run another process executes): try again later or there."""

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from ctistudio.errors import CtiStudioError
+from ctistudio.errors import Conflict, CtiStudioError
 from ctistudio.pipeline.run_warnings import run_warnings
 from ctistudio.pipeline.steps import STEP_NAMES, STEPS, PipelineDeps, StepResult
-from ctistudio.store.run_leases import LeaseLost
+from ctistudio.store.run_leases import LeaseLost, acquire_lease, fence, release_lease, renew_lease
 from ctistudio.store.runs import (
     FINISHED_STEP_STATUSES,
     checkpoints,
@@ -183,12 +186,23 @@ class Runner(Protocol):
     def subscribe(self) -> AsyncIterator[ProgressEvent]: ...
 
 
+class RunHeldElsewhere(Conflict):
+    """Another process executes the run now (it holds the run's lease): starting it here too would run its
+    steps twice."""
+
+
 class InProcessRunner:
-    """Runs as asyncio tasks in this process, at most ``concurrency`` runs at a time."""
+    """Runs as asyncio tasks in this process, at most ``concurrency`` runs at a time.
+
+    Each run is leased to this process (:mod:`ctistudio.store.run_leases`) from ``submit`` to its end and
+    its writes are fenced, like a worker's: a ``runs resume`` of a run that another process executes is
+    refused with :class:`RunHeldElsewhere` instead of running it twice.
+    """
 
     def __init__(self, deps: PipelineDeps, *, concurrency: int | None = None) -> None:
         self.deps = deps
         self.concurrency = concurrency or deps.settings.max_in_flight
+        self.worker = f"process {os.getpid()}@{socket.gethostname()}"
         self._slots: asyncio.Semaphore | None = None
         self._tasks: dict[int, asyncio.Task[str]] = {}
         self._queues: list[asyncio.Queue[ProgressEvent]] = []
@@ -201,15 +215,44 @@ class InProcessRunner:
             sink(event)
 
     async def _run(self, run_id: int) -> str:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.concurrency)
-        async with self._slots:
-            return await execute_run(run_id, self.deps, self._emit)
+        seconds = self.deps.settings.run_lease_seconds
+        heartbeat = asyncio.create_task(self._renew(run_id, seconds), name=f"pipeline-run-{run_id}-lease")
+        try:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.concurrency)
+            async with self._slots:
+                fenced = partial(fence, run_id=run_id, worker=self.worker, seconds=seconds)
+                return await execute_run(run_id, self.deps, self._emit, fence=fenced)
+        except LeaseLost as lost:  # cancelled, or taken over after this process stalled past its lease
+            log.warning("%s", lost)
+            with self.deps.store.session() as session:
+                return get_run(session, run_id).status
+        finally:
+            heartbeat.cancel()
+            with self.deps.store.session() as session:
+                release_lease(session, run_id, self.worker)
+
+    async def _renew(self, run_id: int, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            with self.deps.store.session() as session:
+                renew_lease(session, run_id, self.worker, seconds)
 
     async def submit(self, run_id: int) -> None:
         running = self._tasks.get(run_id)
         if running is not None and not running.done():
             return  # already running: submitting twice must not run the steps twice
+        with self.deps.store.session() as session:
+            if not acquire_lease(session, run_id, self.worker, self.deps.settings.run_lease_seconds):
+                run = get_run(session, run_id)
+                raise RunHeldElsewhere(
+                    f"run {run_id} is being executed by {run.worker} (its lease runs until "
+                    f"{run.lease_expires_at:%H:%M:%S} UTC); starting it here too would run its steps twice",
+                    fix=f"Wait for it to finish (`ctistudio runs show {run_id}`) or cancel it there; if that "
+                    "process died, the run can be resumed once its lease expires (CTISTUDIO_RUN_LEASE_SECONDS).",
+                )
+            if get_run(session, run_id).status == "cancelled":  # resumed: the fence stops cancelled runs
+                set_run_status(session, run_id, "pending")
         self._tasks[run_id] = asyncio.create_task(self._run(run_id), name=f"pipeline-run-{run_id}")
 
     async def wait(self, run_id: int) -> str:

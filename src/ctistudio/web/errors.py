@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from ctistudio.errors import ConfigurationError, CtiStudioError, InvalidInput, NotFound
+from ctistudio.errors import ConfigurationError, Conflict, CtiStudioError, InvalidInput, NotFound
 from ctistudio.llm.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -47,6 +47,7 @@ class CsrfRefused(Exception):
 # Most specific first: the first matching class decides the status code.
 STATUS_FOR: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
     (InvalidInput, 400, "invalid_input"),
     (ConfigurationError, 400, "invalid_configuration"),
     (NoProviderAvailable, 503, "no_provider_available"),
