@@ -77,6 +77,21 @@ def celery_app(settings: Settings, name: str = "ctistudio") -> Any:
     return app
 
 
+def check_broker(settings: Settings, timeout: float = 3.0) -> None:
+    """Fail now, with the fix, when the broker does not answer (instead of a worker retrying forever)."""
+    import redis
+
+    url = str(settings.broker_url)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
+    except (redis.exceptions.RedisError, ValueError) as exc:
+        raise ConfigurationError(
+            f"the task broker at {url} does not answer ({exc})",
+            fix="Start Redis (`redis-server`, or the compose file's redis service) and check "
+            "CTISTUDIO_BROKER_URL (redis://HOST:6379/0).",
+        ) from exc
+
+
 class Broker:
     """Enqueues tasks by name on the broker of ``settings`` (the web app and the CLI use it)."""
 

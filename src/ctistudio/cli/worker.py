@@ -15,13 +15,17 @@ from ctistudio.errors import ConfigurationError
 
 
 def _require_broker() -> None:
-    if not settings().broker_url:
-        raise ConfigurationError(
-            "CTISTUDIO_BROKER_URL is not set: there is no queue to take work from",
-            fix="Start Redis and set CTISTUDIO_BROKER_URL=redis://localhost:6379/0 (see README 'Team set-up'); "
-            "without a broker, runs execute in `ctistudio serve` / `ctistudio run`, and "
-            "`ctistudio serve --schedule` runs the schedule.",
-        )
+    from ctistudio.broker import check_broker
+
+    if settings().broker_url:
+        check_broker(settings())
+        return
+    raise ConfigurationError(
+        "CTISTUDIO_BROKER_URL is not set: there is no queue to take work from",
+        fix="Start Redis and set CTISTUDIO_BROKER_URL=redis://localhost:6379/0 (see README 'Team set-up'); "
+        "without a broker, runs execute in `ctistudio serve` / `ctistudio run`, and "
+        "`ctistudio serve --schedule` runs the schedule.",
+    )
 
 
 def register(app: typer.Typer) -> None:
