@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
+from typer.testing import CliRunner
 
+from ctistudio.cli import common
+from ctistudio.cli.llm import app as llm_app
 from ctistudio.config import load_settings
 from ctistudio.errors import ConfigurationError
 from ctistudio.llm import Gateway
@@ -84,3 +88,16 @@ async def test_a_host_killed_under_load_loses_no_request_and_the_others_share_it
     assert outcome.failed == 0, outcome.errors
     assert outcome.received[0] < 50  # the killed host had taken its share of the first 50, no more
     assert outcome.survivor_spread <= 0.20, outcome.answered
+
+
+def test_llm_test_reports_every_host(start_double, monkeypatch):
+    up, down = start_double(), start_double()
+    up_url, down_url = up.url, down.url
+    monkeypatch.setenv("LMSTUDIO_API_URL", f"{up_url},{down_url}")
+    monkeypatch.setenv("CTISTUDIO_EMBEDDED", "false")
+    down.stop()
+    monkeypatch.setattr(common, "_settings", None)
+    result = CliRunner().invoke(llm_app, ["test", "--provider", "lmstudio", "--json"])
+    reports = json.loads(result.stdout)["reports"]
+    assert [(r["url"], r["ok"]) for r in reports] == [(up_url, True), (down_url, False)]
+    assert result.exit_code == 1  # one host down: the test says so

@@ -48,9 +48,10 @@ def test_command(
 
     async def go() -> list[ConnectionReport]:
         async with Gateway(s) as gateway:
-            return [
-                await connection_report(gateway.provider(name), embeddings_required=s.embedding_provider == name)
+            return [  # one report per inference host (LMSTUDIO_API_URL may list several)
+                await connection_report(host, embeddings_required=s.embedding_provider == name)
                 for name in _provider_names(gateway, provider)
+                for host in gateway.provider(name).hosts()
             ]
 
     reports = run(go())
