@@ -15,8 +15,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ctistudio.broker import RUN_PIPELINE, Broker
-from ctistudio.pipeline.runner import InProcessRunner, ProgressEvent, ProgressSink, Runner, step_detail
+from ctistudio.pipeline.runner import (
+    InProcessRunner,
+    ProgressEvent,
+    ProgressSink,
+    RunHeldElsewhere,
+    Runner,
+    step_detail,
+)
 from ctistudio.pipeline.steps import PipelineDeps
+from ctistudio.store.run_leases import lease_holder
 from ctistudio.store.runs import checkpoints, get_run, interrupted_runs, set_run_status
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,13 @@ class QueuedRunner:
     async def submit(self, run_id: int) -> None:
         with self.deps.store.session() as session:
             run = get_run(session, run_id)
+            holder = lease_holder(run)
+            if run.status not in FINAL_STATUSES and holder is not None:
+                raise RunHeldElsewhere(
+                    f"run {run_id} is being executed by {holder}; resuming it now would run its steps twice",
+                    fix=f"Wait for it to finish (`ctistudio runs show {run_id}`) or cancel it; a run whose worker "
+                    "died is taken over by another worker once its lease expires (CTISTUDIO_RUN_LEASE_SECONDS).",
+                )
             if run.status in FINAL_STATUSES:  # resumed: a worker executes what has not finished yet
                 set_run_status(session, run_id, "pending", force=run.force)
         await asyncio.to_thread(self.broker.enqueue, RUN_PIPELINE, run_id)

@@ -29,7 +29,7 @@ from ctistudio.pipeline.prompts import prompt_versions
 from ctistudio.pipeline.queued_runner import runner_for
 from ctistudio.pipeline.rank import RANK_PROMPT
 from ctistudio.pipeline.review import ReviewQueue, RuleView, rule_view
-from ctistudio.pipeline.runner import ProgressEvent, Runner
+from ctistudio.pipeline.runner import ProgressEvent, RunHeldElsewhere, Runner
 from ctistudio.pipeline.steps import STEP_NAMES, PipelineDeps
 from ctistudio.store import Store
 from ctistudio.store.articles import get_article
@@ -154,6 +154,13 @@ class PipelineService:
             raise InvalidInput(f"unknown step {from_step!r}", fix=f"Use one of: {', '.join(STEP_NAMES)}.")
         with self.store.session() as session:
             run = get_run(session, run_id)
+            holder = lease_holder(run)
+            if holder is not None and run.status in ("pending", "running"):  # nothing is reset under its feet
+                raise RunHeldElsewhere(
+                    f"run {run_id} is being executed by {holder}; resuming it now would run its steps twice",
+                    fix=f"Wait for it to finish (`ctistudio runs show {run_id}`) or cancel it; if that process "
+                    "died, resume it once its lease expires (CTISTUDIO_RUN_LEASE_SECONDS).",
+                )
             if force is not None:
                 run.force = force
             if from_step is not None:
