@@ -87,9 +87,7 @@ async def test_edit_is_validated_and_invalid_rules_cannot_be_approved(api):
     rule_id = next(r["id"] for r in run["rules"] if r["title"] == RULE_TITLE)
     stored = (await api.get(f"/api/queue/{rule_id}")).json()["rule"]["yaml"]
     assert (await api.post("/api/queue/validate", json={"yaml": stored})).json()["valid"] is True
-    live = (
-        await api.post("/api/queue/validate", json={"yaml": stored.replace("condition: selection", "")})
-    ).json()
+    live = (await api.post("/api/queue/validate", json={"yaml": stored.replace("condition: selection", "")})).json()
     assert live["valid"] is False and live["issues"]
     broken = await api.put(f"/api/queue/{rule_id}", json={"yaml": stored.replace("|endswith", "|endswiths")})
     assert broken.status_code == 200 and broken.json()["valid"] is False
