@@ -21,7 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ctistudio.errors import ConfigurationError
 
-PROVIDER_NAMES = ("mlx", "llamacpp", "lmstudio", "ollama", "openai", "anthropic", "openai_compat", "embedded")
+# The values LLM_PROVIDER and CTISTUDIO_EMBEDDING_PROVIDER accept, checked when settings load. The providers
+# themselves are described in ctistudio.llm.providers.specs (which this module, below llm, cannot import);
+# tests/test_architecture.py keeps these two lists equal to the specs.
 ProviderName = Literal[
     "auto", "mlx", "llamacpp", "lmstudio", "ollama", "openai", "anthropic", "openai_compat", "embedded"
 ]

@@ -51,6 +51,7 @@ from ctistudio.bench.tasks import TASKS, BenchArticle
 from ctistudio.config import Settings, load_settings
 from ctistudio.errors import ConfigurationError, CtiStudioError
 from ctistudio.llm import Gateway
+from ctistudio.llm.providers import spec_for
 
 log = logging.getLogger(__name__)
 
@@ -278,21 +279,7 @@ async def _describe(result: TargetResult, gateway: Gateway, target: Target) -> N
 
 def model_file(target: Target) -> Path | None:
     """The file (or folder) an in-process engine loads for this target, when there is one."""
-    s = target.settings
-    if target.provider == "embedded":
-        from ctistudio.modelhub import ModelInstaller
-
-        installer = ModelInstaller.from_settings(s)
-        try:
-            return installer.path(s.embedded_model)
-        except CtiStudioError:
-            return None
-    value = {"llamacpp": s.llamacpp_model_path, "mlx": s.mlx_model_path}.get(target.provider)
-    if not value:
-        return None
-    from ctistudio.llm.providers.local_builders import resolve_model_path
-
-    return resolve_model_path(value, s)
+    return spec_for(target.provider).model_file(target.settings)
 
 
 def _size_of(path: Path) -> int:

@@ -16,32 +16,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ctistudio.bench.models import BenchTaskName, Unavailable
 from ctistudio.config import Settings
 from ctistudio.errors import ConfigurationError, CtiStudioError
 from ctistudio.llm import Gateway
-from ctistudio.llm.providers import AUTO_ORDER, BUILDERS, ENABLED
-from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
-
-CLOUD_PROVIDERS = ("openai", "anthropic")
-LOCAL_PROVIDERS = tuple(name for name in AUTO_ORDER if name not in CLOUD_PROVIDERS)
-IN_PROCESS_PROVIDERS = ("embedded", "mlx")  # llamacpp too when it runs llama-cpp-python (see is_in_process)
-
-# How to enable each provider, for "not enabled" reasons.
-ENABLE_HINT = {
-    "mlx": "MLX_ENABLED=true (Apple Silicon only)",
-    "llamacpp": "LLAMACPP_ENABLED=true",
-    "lmstudio": "LMSTUDIO_ENABLED=true",
-    "ollama": "OLLAMA_ENABLED=true",
-    "openai_compat": "CTISTUDIO_OPENAI_COMPAT_URL=http://host:port/v1",
-    "embedded": "CTISTUDIO_EMBEDDED=true",
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-}
-# The setting that names the model of an in-process engine.
-MODEL_SETTING = {"embedded": "embedded_model", "mlx": "mlx_model_path", "llamacpp": "llamacpp_model_path"}
+from ctistudio.llm.providers import SPECS, provider_names, spec_for
 
 
 @dataclass
@@ -57,10 +37,6 @@ class Target:
     gateway: Gateway | None = field(default=None, repr=False)
 
 
-def known_providers() -> list[str]:
-    return [name for name in AUTO_ORDER if name in BUILDERS]
-
-
 def parse_models(models: list[str], providers: list[str]) -> dict[str, list[str]]:
     """``["m", "embedded=x"]`` → models per provider (plain names apply to every provider)."""
     out: dict[str, list[str]] = {name: [] for name in providers}
@@ -68,7 +44,7 @@ def parse_models(models: list[str], providers: list[str]) -> dict[str, list[str]
         scope, sep, model = item.partition("=")
         if sep and scope in out:
             out[scope].append(model)
-        elif sep and scope in known_providers():
+        elif sep and scope in provider_names():
             raise ConfigurationError(
                 f"--model {item}: provider {scope} is not among the providers benchmarked",
                 fix=f"Add --provider {scope}, or drop the {scope}= prefix.",
@@ -81,7 +57,7 @@ def parse_models(models: list[str], providers: list[str]) -> dict[str, list[str]
 
 def choose_providers(settings: Settings, requested: list[str]) -> tuple[list[str], list[Unavailable]]:
     """The providers to try, and the default ones skipped because settings do not enable them."""
-    known = known_providers()
+    known = provider_names()
     unknown = [name for name in requested if name not in known]
     if unknown:
         raise ConfigurationError(
@@ -90,40 +66,33 @@ def choose_providers(settings: Settings, requested: list[str]) -> tuple[list[str
     if requested:
         return list(dict.fromkeys(requested)), []
     chosen, skipped = [], []
-    for name in known:
-        if name in CLOUD_PROVIDERS:
+    for spec in SPECS:
+        if spec.cloud:
             skipped.append(
                 Unavailable(
-                    provider=name,
+                    provider=spec.name,
                     reason="cloud provider: measured only when named (each call costs money)",
-                    fix=f"Pass --provider {name} (with {ENABLE_HINT[name]} set) to measure it.",
+                    fix=f"Pass --provider {spec.name} (with {spec.enable_hint} set) to measure it.",
                 )
             )
-        elif ENABLED[name](settings):
-            chosen.append(name)
+        elif spec.enabled(settings):
+            chosen.append(spec.name)
         else:
             skipped.append(
                 Unavailable(
-                    provider=name,
+                    provider=spec.name,
                     reason="not enabled",
-                    fix=f"Set {ENABLE_HINT[name]}, or pass --provider {name} to try it anyway.",
+                    fix=f"Set {spec.enable_hint}, or pass --provider {spec.name} to try it anyway.",
                 )
             )
     return chosen, skipped
 
 
-def looks_like_model_file(value: str, settings: Settings) -> bool:
-    """A GGUF path or a catalog name: something llama-cpp-python can load in this process."""
-    from ctistudio.modelhub import CATALOG
-
-    return value.endswith(".gguf") or Path(value).expanduser().exists() or value in CATALOG
-
-
 def bind_model(provider: str, model: str, settings: Settings) -> tuple[Settings, str | None]:
     """Settings for measuring ``model`` on ``provider``, and the model to send with each request."""
-    setting = MODEL_SETTING.get(provider)
-    if setting and (provider != "llamacpp" or settings.llamacpp_model_path or looks_like_model_file(model, settings)):
-        return settings.model_copy(update={setting: model}), None
+    spec = spec_for(provider)
+    if spec.model_setting and spec.binds_model(model, settings):
+        return settings.model_copy(update={spec.model_setting: model}), None
     return settings, model
 
 
@@ -136,10 +105,10 @@ def plan_targets(
     targets: list[Target] = []
     unavailable: list[Unavailable] = []
     for name in providers:
-        if name in CLOUD_PROVIDERS and not ENABLED[name](settings):
-            unavailable.append(
-                Unavailable(provider=name, reason=f"{ENABLE_HINT[name]} is not set", fix=f"Set {ENABLE_HINT[name]}.")
-            )
+        spec = spec_for(name)
+        if spec.cloud and not spec.enabled(settings):
+            hint = spec.enable_hint
+            unavailable.append(Unavailable(provider=name, reason=f"{hint} is not set", fix=f"Set {hint}."))
             continue
         if models.get(name):
             for model in models[name]:
@@ -156,7 +125,7 @@ def plan_targets(
             by_model.setdefault(provider.model_for(task) or "", []).append(task)
         for model, model_tasks in by_model.items():
             request_model = model or None
-            if name in MODEL_SETTING and (name != "llamacpp" or settings.llamacpp_model_path):
+            if spec.model_setting and spec.in_process(settings):
                 request_model = None  # in-process engines serve the model their settings name
             targets.append(Target(name, model or "default", model_tasks, settings, request_model))
     return targets, unavailable
@@ -164,9 +133,7 @@ def plan_targets(
 
 def is_in_process(gateway: Gateway, provider: str) -> bool:
     """Whether the engine runs in this process (its memory is this process's memory)."""
-    if provider in IN_PROCESS_PROVIDERS:
-        return True
-    return provider == "llamacpp" and not isinstance(gateway.provider(provider), OpenAICompatibleProvider)
+    return gateway.provider(provider).in_process
 
 
 async def check_available(target: Target) -> Unavailable | None:

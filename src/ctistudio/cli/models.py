@@ -158,14 +158,15 @@ def ensure_local_models(s: Settings) -> str:
     other provider of the chain is reachable — and the MiniLM embedder when embeddings are the embedded
     ones (``CTISTUDIO_EMBEDDING_PROVIDER=auto``). Each shows a progress bar; later runs find them installed.
     """
-    from ctistudio.llm.providers import auto_chain, embedding_provider_name
+    from ctistudio.llm.providers import auto_chain, embedding_provider_name, spec_for
 
     names = auto_chain(s) if s.llm_provider == "auto" else [s.llm_provider]
-    servers = [n for n in names if n != "embedded"]
+    bundled = [spec_for(n) for n in names if spec_for(n).bundled]  # the embedded engine
+    servers = [n for n in names if not spec_for(n).bundled]
     answering = run(_reachable(s, servers)) if servers else []
-    embedded_answers = not answering and "embedded" in names
-    wanted = [s.embedded_model] if embedded_answers else []
-    if embedding_provider_name(s) == "embedded":
+    embedded_answers = not answering and bool(bundled)
+    wanted = [getattr(s, spec.model_setting) for spec in bundled if spec.model_setting] if embedded_answers else []
+    if spec_for(embedding_provider_name(s)).bundled:
         wanted.append(DEFAULT_EMBEDDING_MODEL)
     models = ModelInstaller.from_settings(s)
     for name in wanted:

@@ -12,37 +12,20 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ctistudio.config import PROVIDER_NAMES, Settings, env_name, load_settings
+from ctistudio.config import Settings, env_name, load_settings
 from ctistudio.errors import InvalidInput
 from ctistudio.llm import Gateway, ModelInfo
 from ctistudio.llm.diagnostics import ConnectionReport, connection_report
-from ctistudio.llm.providers import auto_chain
+from ctistudio.llm.providers import SPECS, auto_chain, provider_names
 from ctistudio.llm.providers.builders import build_lmstudio
 from ctistudio.llm.providers.lmstudio import LoadResult
 from ctistudio.web.context import AppContext
 
-# Which settings field holds each provider's URL (shown on the dashboard and in the provider list).
-URL_FIELD = {
-    "lmstudio": "lmstudio_api_url",
-    "llamacpp": "llamacpp_server_url",
-    "ollama": "ollama_url",
-    "openai": "openai_base_url",
-    "anthropic": "anthropic_base_url",
-    "openai_compat": "openai_compat_url",
-}
 # Each secret and the URLs it is sent to: a test against another URL uses only a key typed in the request.
 KEY_URLS: dict[str, tuple[str, ...]] = {
-    "lmstudio_api_key": ("lmstudio_api_url", "lmstudio_embedding_url"),
-    "openai_api_key": ("openai_base_url",),
-    "anthropic_api_key": ("anthropic_base_url",),
-    "openai_compat_api_key": ("openai_compat_url",),
-}
-ENABLED_FIELD = {
-    "lmstudio": "lmstudio_enabled",
-    "llamacpp": "llamacpp_enabled",
-    "mlx": "mlx_enabled",
-    "ollama": "ollama_enabled",
-    "embedded": "embedded",
+    spec.key_setting: tuple(url for url in (spec.url_setting, *spec.key_urls) if url)
+    for spec in SPECS
+    if spec.key_setting
 }
 
 
@@ -63,8 +46,8 @@ class ProviderList(BaseModel):
 
 
 def check_provider_name(name: str) -> str:
-    if name not in PROVIDER_NAMES:
-        raise InvalidInput(f"unknown provider {name!r}", fix=f"Use one of: {', '.join(PROVIDER_NAMES)}.")
+    if name not in provider_names():
+        raise InvalidInput(f"unknown provider {name!r}", fix=f"Use one of: {', '.join(provider_names())}.")
     return name
 
 
@@ -74,14 +57,14 @@ async def list_providers(ctx: AppContext, *, probe: bool = True) -> ProviderList
     gateway = ctx.gateway()
     chain = auto_chain(settings)
     out = []
-    for name in PROVIDER_NAMES:
-        url_field = URL_FIELD.get(name)
+    for spec in SPECS:
+        name = spec.name
         enabled = name in chain
         status = ProviderStatus(
             name=name,
             enabled=enabled,
             chain_position=chain.index(name) + 1 if enabled else None,
-            url=getattr(settings, url_field) if url_field else None,
+            url=spec.url(settings),
             ok=None,
             detail="not enabled",
         )

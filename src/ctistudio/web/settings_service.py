@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
-from ctistudio.config import PROVIDER_NAMES, Settings, env_name, load_settings
+from ctistudio.config import Settings, env_name, load_settings
 from ctistudio.errors import InvalidInput
+from ctistudio.llm.providers import SPECS, provider_names
 
 # group title → fields, in the order the Settings page shows them
 GROUPS: dict[str, list[str]] = {
@@ -115,7 +116,7 @@ class SettingsView(BaseModel):
 
 def _kind(name: str) -> tuple[str, list[str]]:
     if name == "llm_provider":
-        return "choice", ["auto", *PROVIDER_NAMES]
+        return "choice", ["auto", *provider_names()]
     annotation = Settings.model_fields[name].annotation
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is Literal:
@@ -205,16 +206,10 @@ LABELS: dict[str, str] = {
     "gitlab_token": "GitLab token (merge requests)",
     "gitlab_url": "GitLab URL",
 }
-# Settings group → providers whose "Test Connection" button it shows.
-GROUP_PROVIDERS: dict[str, list[str]] = {
-    "Providers": ["embedded"],
-    "LM Studio": ["lmstudio"],
-    "llama.cpp": ["llamacpp"],
-    "MLX": ["mlx"],
-    "Ollama": ["ollama"],
-    "OpenAI-compatible server": ["openai_compat"],
-    "Cloud": ["openai", "anthropic"],
-}
+# Settings group → providers whose "Test Connection" button it shows (each provider's spec names its group).
+GROUP_PROVIDERS: dict[str, list[str]] = {}
+for _spec in SPECS:
+    GROUP_PROVIDERS.setdefault(_spec.group, []).append(_spec.name)
 
 
 def grouped(view: SettingsView) -> list[tuple[str, list[SettingView]]]:

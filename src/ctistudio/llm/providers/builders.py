@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ctistudio.config import Settings
+from collections.abc import Callable
+
+from ctistudio.config import Settings, env_name
 from ctistudio.errors import ConfigurationError
 from ctistudio.llm.providers.anthropic import AnthropicProvider
 from ctistudio.llm.providers.lmstudio import LMStudioProvider
@@ -52,18 +54,29 @@ def build_anthropic(s: Settings) -> AnthropicProvider:
     )
 
 
-def build_openai_compat(s: Settings, *, several_hosts: bool = False) -> OpenAICompatibleProvider:
-    if not s.openai_compat_url:
-        raise ConfigurationError(
-            "the openai_compat provider needs a URL",
-            fix="Set CTISTUDIO_OPENAI_COMPAT_URL (e.g. http://localhost:8000/v1).",
+def openai_compatible(
+    name: str, url_setting: str, model_setting: str, key_setting: str | None
+) -> Callable[..., OpenAICompatibleProvider]:
+    """The builder of an OpenAI-compatible server provider called ``name`` whose URL(s), model and key are
+    the settings named (the ``openai_compat`` provider, or a second such server: docs/gateway.md)."""
+
+    def build(s: Settings, *, several_hosts: bool = False) -> OpenAICompatibleProvider:
+        url = getattr(s, url_setting)
+        if not url:
+            raise ConfigurationError(
+                f"the {name} provider needs a URL",
+                fix=f"Set {env_name(url_setting)} (e.g. http://localhost:8000/v1).",
+            )
+        model = getattr(s, model_setting)
+        return OpenAICompatibleProvider(
+            url,
+            name=name,
+            api_key=s.secret(key_setting) if key_setting else None,
+            timeout=s.lmstudio_timeout,
+            default_model=model,
+            embedding_model=model,
+            max_in_flight=s.max_in_flight,
+            context_overrides=s.context_lengths,
         )
-    return OpenAICompatibleProvider(
-        s.openai_compat_url,
-        api_key=s.secret("openai_compat_api_key"),
-        timeout=s.lmstudio_timeout,
-        default_model=s.openai_compat_model,
-        embedding_model=s.openai_compat_model,
-        max_in_flight=s.max_in_flight,
-        context_overrides=s.context_lengths,
-    )
+
+    return build

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ctistudio.config import Settings
 from ctistudio.llm.provider import Provider
-from ctistudio.modelhub import ModelInstaller
+from ctistudio.modelhub import CATALOG, ModelInstaller
 
 
 def resolve_model_path(value: str, settings: Settings) -> Path:
@@ -24,6 +24,11 @@ def resolve_model_path(value: str, settings: Settings) -> Path:
     if value in installer.catalog:
         return installer.entry(value).path(installer.models_dir)
     return path  # missing: the provider's health and errors say so with the fix
+
+
+def looks_like_model_file(value: str) -> bool:
+    """A GGUF path or a catalog name: something an in-process engine can load (not a server's model name)."""
+    return value.endswith(".gguf") or Path(value).expanduser().exists() or value in CATALOG
 
 
 def build_llamacpp(s: Settings, *, several_hosts: bool = False) -> Provider:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from ctistudio.config import PROVIDER_NAMES
 from ctistudio.errors import InvalidInput
+from ctistudio.llm.providers import provider_names
 from ctistudio.web import article_views as views
 from ctistudio.web import chat_views
 from ctistudio.web import ingest_views as ingest
@@ -123,5 +123,5 @@ async def article_page(request: Request, ctx: CtxDep, article_id: ArticleId) -> 
     return request.app.state.templates.TemplateResponse(
         request,
         "article.html",
-        {"article": detail, "quotes": quotes, "pipeline": pipeline, "providers": ["auto", *PROVIDER_NAMES]},
+        {"article": detail, "quotes": quotes, "pipeline": pipeline, "providers": ["auto", *provider_names()]},
     )

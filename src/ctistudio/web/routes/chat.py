@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from ctistudio.config import PROVIDER_NAMES
+from ctistudio.llm.providers import provider_names
 from ctistudio.web import chat_views as views
 from ctistudio.web.deps import PROTECTED, CtxDep
 
@@ -58,7 +58,7 @@ async def chat_page(request: Request, ctx: CtxDep, session: int | None = None) -
         request,
         "chat.html",
         {
-            "providers": ["auto", *PROVIDER_NAMES],
+            "providers": ["auto", *provider_names()],
             "default_provider": ctx.settings().llm_provider,
             "sessions": service.sessions(),
             "session_id": session,
