@@ -39,11 +39,6 @@ class ConnectionReport(BaseModel):
         return check
 
 
-def _fix(provider: Provider, kind: str) -> str | None:
-    fix_for = getattr(provider, "fix_for", None)
-    return fix_for(kind) if fix_for else None
-
-
 async def connection_report(provider: Provider, *, embeddings_required: bool = False) -> ConnectionReport:
     """Probe ``provider`` and return the structured report (never raises for provider failures).
 
@@ -72,10 +67,10 @@ async def _run_checks(provider: Provider, report: ConnectionReport, embeddings_r
         return
     except AuthenticationFailed as error:
         report.add(reachable, True, f"answered at {report.url or '?'}")
-        report.add("authentication", False, error.message, error.fix or _fix(provider, "auth"))
+        report.add("authentication", False, error.message, error.fix or provider.fix_for("auth"))
         return
     except LLMError as error:
-        report.add(reachable, False, error.message, getattr(error, "fix", None) or _fix(provider, "connect"))
+        report.add(reachable, False, error.message, getattr(error, "fix", None) or provider.fix_for("connect"))
         return
     report.add(reachable, True, f"answered at {report.url}" if report.url else "ready")
     has_key = bool(getattr(getattr(provider, "transport", None), "api_key", None))
@@ -90,7 +85,7 @@ async def _run_checks(provider: Provider, report: ConnectionReport, embeddings_r
             f"{len(models)} model(s), {len(loaded)} loaded" + (f": {', '.join(loaded[:5])}" if loaded else ""),
         )
     else:
-        report.add("models available", False, "the server lists no models", _fix(provider, "model"))
+        report.add("models available", False, "the server lists no models", provider.fix_for("model"))
 
     # 3. configured models: present, loaded, context against each task's need
     by_model: dict[str, list[str]] = {}
@@ -157,12 +152,8 @@ async def _check_embeddings(provider: Provider, report: ConnectionReport, requir
         report.add("embeddings", True, "not offered by this provider", level="info")
         return
     except LLMError as error:
-        fix = (getattr(error, "fix", None) or "") + (
-            " Check LMSTUDIO_EMBEDDING_URL and LMSTUDIO_EMBEDDING_MODEL, and load an embedding model."
-            if provider.name == "lmstudio"
-            else ""
-        )
-        report.add("embeddings", False, error.message, fix.strip() or None, level="error" if required else "warning")
+        fix = " ".join(part for part in (getattr(error, "fix", None), provider.fix_for("embeddings")) if part)
+        report.add("embeddings", False, error.message, fix or None, level="error" if required else "warning")
         return
     elapsed = time.perf_counter() - started
     report.add("embeddings", True, f"{embedding.model}: {embedding.dimensions} dimensions in {elapsed:.2f}s")

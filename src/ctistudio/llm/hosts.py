@@ -76,6 +76,9 @@ class HostSet(Provider):
     def context_fix(self, model: str, size: int) -> str:
         return self.primary.context_fix(model, size)
 
+    def fix_for(self, kind: str) -> str | None:
+        return self.primary.fix_for(kind)
+
     async def health(self) -> Health:
         """Healthy while any host is: one line per host that is not."""
         reports = [await host.health() for host in self._hosts]

@@ -109,6 +109,11 @@ class Provider(ABC):
         """What the user does to give ``model`` a window of ``size`` tokens (the setting or command)."""
         return f"Use a model with a context window of at least {size:,} tokens, or shorten the input."
 
+    def fix_for(self, kind: str) -> str | None:
+        """How to fix a failure of ``kind`` (connect, timeout, auth, model, context, rate, server, embeddings)
+        with this provider; ``None`` when it has no advice beyond the error's own."""
+        return None
+
     def context_override(self, model: str) -> int | None:
         """A configured window for ``model`` (``LMSTUDIO_CONTEXT_LENGTH_<slug>`` or a provider-wide one)."""
         from ctistudio.config import model_slug  # local import: config imports nothing from llm

@@ -148,7 +148,7 @@ class Router(Provider):
                 failures[self._label(host)] = ProviderUnavailable(
                     f"{self._label(host)} is not answering",
                     provider=host.name,
-                    fix=host.fix_for("connect") if hasattr(host, "fix_for") else None,
+                    fix=host.fix_for("connect"),
                 )
                 continue
             (having if model and model in loaded else others).append(host)

@@ -96,6 +96,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
             ),
             "rate": "LM Studio is busy: lower parallel requests or raise Max Concurrent Predictions.",
             "server": "LM Studio failed while answering (model crashed?): check LM Studio's log and reload the model.",
+            "embeddings": "Check LMSTUDIO_EMBEDDING_URL and LMSTUDIO_EMBEDDING_MODEL, and load an embedding model.",
         }.get(kind)
 
     # -- stateful chat (/api/v1/chat) ---------------------------------------------------------------------
