@@ -1,6 +1,6 @@
 """Finding 7 (low): ``runs resume`` of a run still running in another process was accepted, and both
 processes ran it (25 LLM calls instead of 13). The in-process runner now leases each run to its process
-like a worker does: a second process is refused with the holder's name, and the run is executed once.
+like a worker does: a second process is refused with the holder's name and starts nothing.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ def test_resume_of_a_run_running_in_another_process_is_refused(analyst, monkeypa
         assert refused.exit_code == 1, refused.output
         assert f"run 1 is being executed by process {child.pid}@" in refused.output
         assert "Wait for it to finish" in refused.output
+        assert _run_status(1) == "running" and child.poll() is None  # the holder goes on undisturbed
+        ranked = [r for r in analyst.requests if RANK_PROMPT in str(r.body)]
+        assert len(ranked) <= 1, f"the article was ranked {len(ranked)} times: the run started twice"
     finally:
-        _, err = child.communicate(timeout=180)
-    assert child.returncode == 0, err
-    assert _run_status(1) == "succeeded"
-    ranked = [r for r in analyst.requests if RANK_PROMPT in str(r.body)]
-    assert len(ranked) == 1, f"the article was ranked {len(ranked)} times: the run executed twice"
+        child.terminate()  # the rest of the run is not under test (a killed run resumes: tests/pipeline)
+        child.communicate(timeout=60)
