@@ -11,7 +11,7 @@ import pytest
 
 from ctistudio.config import load_settings
 from ctistudio.llm import Gateway
-from ctistudio.pipeline.extract import AGENTS, extract_observables
+from ctistudio.pipeline.extract import AGENTS, extract_observables, floor_observables, merge_answer
 from ctistudio.pipeline.normalise import ArticleIndex
 from ctistudio.pipeline.preextract import pre_extract
 from ctistudio.pipeline.selection import answer_budget, selection_schema
@@ -175,3 +175,15 @@ async def test_an_answer_cut_inside_a_looping_new_item_keeps_its_selection(doubl
     [report] = outcome.agents
     assert (report.mode, report.confirmed, report.new) == ("model", 2, 0)
     assert len(double.requests_to("/v1/chat/completions")) == 1  # kept the complete part: no repair round
+
+
+def test_a_new_item_copied_loosely_is_stored_as_the_articles_text_and_dedups_against_the_floor():
+    article = "Discovery:\nWMIC /Node:localhost /Namespace:\\\\root\\SecurityCenter2 Path AntiVirusProduct Get *\n"
+    index = ArticleIndex(article)
+    # the model wrote one backslash where the article has two, and changed case and spacing
+    written = "wmic /node:localhost  /namespace:\\root\\SecurityCenter2 path antivirusproduct get *"
+    assert index.exact_text(written) == article.splitlines()[1]
+    floor = floor_observables("cmdline", pre_extract(article).of("cmdline"), article)
+    merged, dropped, report = merge_answer("cmdline", floor, {"new": [written]}, 0, index)
+    assert [(o.value, o.origin) for o in merged] == [(article.splitlines()[1], "model")]
+    assert (report.confirmed, report.new, dropped) == (1, 0, [])

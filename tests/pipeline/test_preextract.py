@@ -126,7 +126,7 @@ def test_guard_keeps_new_items_in_the_article_with_the_shape_of_their_kind():
     ]
     kept, dropped = guard_new_items("cmdline", items, index)
     assert [(k.value, k.source_evidence, k.origin) for k in kept] == [
-        ("CMD.EXE /c   whoami /all", "cmd.exe /c whoami /all", "model")
+        ("cmd.exe /c whoami /all", "cmd.exe /c whoami /all", "model")  # stored as the article writes it
     ]
     assert [d.reason for d in dropped] == ["value_not_in_article", "wrong_kind", "wrong_kind"]
 

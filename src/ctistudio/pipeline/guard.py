@@ -99,6 +99,7 @@ def _new_item(kind: str, value: str, index: ArticleIndex) -> Observable | Droppe
         return Dropped(kind=kind, value=value[:300], reason="wrong_kind")
     if not value_in_article(kind, value, index):
         return Dropped(kind=kind, value=value[:300], reason="value_not_in_article")
+    value = index.exact_text(value) or value  # the article's own characters (case, backslashes, spacing)
     attributes: dict[str, str] = {}
     if kind == "network":
         attributes["kind"] = network_kind(value) or "other"

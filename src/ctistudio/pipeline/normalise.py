@@ -88,6 +88,35 @@ class ArticleIndex:
                 return line if len(line) <= limit else _around(line, quote, limit)
         return None
 
+    def exact_text(self, quote: str) -> str | None:
+        """The article's own text of ``quote`` when a line holds it up to case, whitespace, backticks and
+        doubled backslashes (what models change when they copy), else None (e.g. a refanged indicator)."""
+        needle, _ = _skeleton(quote)
+        if not needle:
+            return None
+        for line in self.article.splitlines():
+            hay, spans = _skeleton(line)
+            at = hay.find(needle)
+            if at >= 0:
+                return line[spans[at][0] : spans[at + len(needle) - 1][1]]
+        return None
+
+
+def _skeleton(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` lower-cased without whitespace and backticks, a doubled backslash as one, and for each
+    character kept the span of ``text`` it stands for."""
+    chars: list[str] = []
+    spans: list[tuple[int, int]] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        width = 2 if text.startswith("\\\\", index) else 1
+        if not char.isspace() and char != "`":
+            chars.append(char.lower())
+            spans.append((index, index + width))
+        index += width
+    return "".join(chars), spans
+
 
 def _around(line: str, quote: str, limit: int) -> str:
     """``limit`` characters of ``line`` around where ``quote`` starts (the whole line when it is not found)."""
