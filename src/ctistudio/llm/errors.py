@@ -129,6 +129,30 @@ class NoProviderAvailable(LLMError):
         super().__init__(message, fix=fix)
         self.failures = failures or {}
 
+    @classmethod
+    def of(cls, failures: dict[str, Exception]) -> LLMError:
+        """What to raise after a chain failed: the one failure as it was, an overflow everywhere as the first
+        overflow, else one error naming each provider's failure and each fix."""
+        if len(failures) == 1:
+            error = next(iter(failures.values()))
+            if isinstance(error, LLMError):
+                return error
+        overflows = [e for e in failures.values() if isinstance(e, ContextOverflow)]
+        if failures and len(overflows) == len(failures):
+            return overflows[0]
+        summary = "; ".join(_labelled(name, getattr(e, "message", str(e))) for name, e in failures.items())
+        fixes = {_labelled(name, fix) for name, e in failures.items() if (fix := getattr(e, "fix", None))}
+        return cls(
+            f"no provider could answer ({summary or 'no provider configured'})",
+            failures=failures,
+            fix=" | ".join(sorted(fixes)) or None,
+        )
+
+
+def _labelled(name: str, text: str) -> str:
+    """``name: text`` unless the text already starts with the provider's name."""
+    return text if text.startswith(f"{name}:") or text.startswith(f"{name} ") else f"{name}: {text}"
+
 
 class Unsupported(LLMError):
     """The provider does not offer this operation (e.g. embeddings on Anthropic)."""
