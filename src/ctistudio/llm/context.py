@@ -3,15 +3,25 @@
 Only messages marked ``truncatable`` (the article, never the rubric or the question) are cut, at a
 sentence boundary, with a visible marker saying how much was removed; room is kept for the answer. When
 nothing can be cut, :class:`ContextOverflow` is raised with the numbers and the exact fix.
+
+:class:`ContextBudget` is the router's memory for this: each model's loaded window (cached), how far the
+server's token counts exceed our estimate (learned on an overflow), and the one re-budget after an overflow
+the server reports — with the server's numbers, never a blind retry.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from ctistudio.llm.errors import ContextOverflow
+from ctistudio.llm.errors import ContextOverflow, ProviderError
 from ctistudio.llm.provider import TOKENS_PER_MESSAGE_ESTIMATE, Provider
 from ctistudio.llm.types import ChatRequest, ContextFit, Message
+
+log = logging.getLogger(__name__)
 
 TokenCounter = Callable[[str], Awaitable[int]]
 
@@ -134,3 +144,96 @@ async def _shrink(text: str, tokens: int, target: int, window: int, count: Token
             return kept, candidate
         keep = int(keep * 0.85)
     return "", truncation_marker(len(text), window).lstrip()
+
+
+class ContextBudget:
+    """Loaded windows (cached ``ttl`` seconds) and learned token scales per (endpoint, model)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = max(ttl, 1.0)
+        # (endpoint, model) -> (expires at, loaded window); the window can change when a model is reloaded
+        self._windows: dict[tuple[str, str], tuple[float, int | None]] = {}
+        # (endpoint, model) -> factor by which the server's token counts exceed our estimate
+        self._scales: dict[tuple[str, str], float] = {}
+
+    async def window(self, provider: Provider, model: str) -> int | None:
+        """The model's loaded window (one model-list call per ``ttl``); ``None`` when unknown."""
+        key = (provider.endpoint, model)
+        cached = self._windows.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            window = await provider.context_length(model)
+        except ProviderError as error:
+            log.debug("%s: context length of %s unknown (%s)", provider.name, model, error)
+            return None
+        self._windows[key] = (now + self.ttl, window)
+        return window
+
+    async def fit(
+        self, provider: Provider, request: ChatRequest, window: int | None, scale: float | None = None
+    ) -> tuple[ChatRequest, ContextFit]:
+        """``request`` fitted to ``window``, counting with the provider's tokenizer times the learned scale."""
+        model = request.model or ""
+        factor = scale if scale is not None else self._scales.get((provider.endpoint, model), 1.0)
+        return await fit_request(
+            request, context_length=window, count=ScaledCounter(provider, model, factor), provider=provider
+        )
+
+    async def refit(
+        self, provider: Provider, request: ChatRequest, sent: ChatRequest, overflow: ContextOverflow, known: int | None
+    ) -> tuple[ChatRequest, ContextFit]:
+        """Fit ``request`` again with the window and token count the server reported for ``sent``.
+
+        The overflow first gets the model and the exact fix. When the server counted more prompt tokens than
+        we estimated, our counts are scaled up by that factor (remembered for the next calls). Raises
+        ``overflow`` when the new fit would send the same request again: that would be a blind retry.
+        """
+        _explain(provider, sent, overflow)
+        model = request.model or ""
+        key = (provider.endpoint, model)
+        count = ScaledCounter(provider, model, 1.0)
+        messages = sent.messages
+        estimate = sum([await count(m.content) for m in messages]) + TOKENS_PER_MESSAGE_ESTIMATE * len(messages)
+        scale = self._scales.get(key, 1.0)
+        if overflow.prompt_tokens and estimate:
+            scale = self._scales[key] = max(scale, overflow.prompt_tokens / estimate)
+        window = overflow.context_length
+        if not window:
+            self._windows.pop(key, None)
+            fresh = await self.window(provider, model)
+            window = fresh if fresh and fresh != known else None
+        if not window:
+            # The server gave no numbers: assume a window a quarter smaller than what we sent.
+            window = int((overflow.prompt_tokens or estimate * scale) * 0.75) + sent.max_tokens
+        self._windows[key] = (time.monotonic() + self.ttl, window)
+        log.info("%s: server reported overflow; re-fitting %s to a %d-token window", provider.name, model, window)
+        try:
+            fitted, fit = await self.fit(provider, request, window, scale)
+        except ContextOverflow:
+            raise overflow from None  # nothing can be cut: the server's own numbers tell the story
+        if fitted.messages == sent.messages and fitted.max_tokens >= sent.max_tokens:
+            raise overflow
+        return fitted, fit
+
+
+@dataclass(frozen=True)
+class ScaledCounter:
+    """Counts tokens with the provider's tokenizer (or estimate) for ``model``, times ``factor``."""
+
+    provider: Provider
+    model: str
+    factor: float
+
+    async def __call__(self, text: str) -> int:
+        tokens = await self.provider.count_tokens(text, self.model)
+        return tokens if self.factor == 1.0 else math.ceil(tokens * self.factor)
+
+
+def _explain(provider: Provider, sent: ChatRequest, overflow: ContextOverflow) -> None:
+    """Give a server-reported overflow the model and the exact command that fixes it."""
+    overflow.model = overflow.model or sent.model
+    overflow.provider = overflow.provider or provider.name
+    if overflow.prompt_tokens and sent.model:
+        overflow.fix = provider.context_fix(sent.model, window_for(overflow.prompt_tokens + sent.max_tokens, sent.task))

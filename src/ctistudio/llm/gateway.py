@@ -65,8 +65,7 @@ class Gateway:
         self._providers: dict[str, Provider] = dict(providers or {})
         self._explicit = providers is not None  # tests and embedders may pass their own providers
         self._routers: dict[str, Router] = {}
-        self._endpoints = EndpointRegistry()
-        self._health: dict[str, Any] = {}
+        self._endpoints = EndpointRegistry()  # one per gateway: limits, cooldowns and health shared by its routers
         s = self.settings
         self.policy = policy or RouterPolicy(
             retries=s.retries,
@@ -101,9 +100,7 @@ class Gateway:
         key = ",".join(names)
         if key not in self._routers:
             policy = RouterPolicy(**{**self.policy.__dict__, "check_health": len(names) > 1})
-            self._routers[key] = Router(
-                [self.provider(n) for n in names], policy=policy, endpoints=self._endpoints, health_cache=self._health
-            )
+            self._routers[key] = Router([self.provider(n) for n in names], policy=policy, endpoints=self._endpoints)
         return self._routers[key]
 
     # -- requests ----------------------------------------------------------------------------------
@@ -213,9 +210,7 @@ class Gateway:
                 key = f"={candidate.endpoint}"
                 if key not in self._routers:
                     policy = RouterPolicy(**{**self.policy.__dict__, "check_health": False})
-                    self._routers[key] = Router(
-                        [candidate], policy=policy, endpoints=self._endpoints, health_cache=self._health
-                    )
+                    self._routers[key] = Router([candidate], policy=policy, endpoints=self._endpoints)
                 return self._routers[key]
         return router
 
