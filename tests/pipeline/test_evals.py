@@ -77,6 +77,8 @@ def test_eval_extract_through_the_double_and_offline(lmstudio_double, store, tmp
     assert (items["tp"], items["fp"], items["fn"]) == (2, 16, 0) and report["mode"] == "model"
     assert report["articles"][0]["missed"] == []
     assert "hallucination guard dropped 1" in report["articles"][0]["notes"]
+    assert report["extra"]["items"] == {"floor": 18, "confirmed": 2, "new": 0, "dropped": 1}
+    assert report["extra"]["completion_tokens"] > 0
     markdown = (tmp_path / "reports" / "extract-cmdline.md").read_text()
     assert "| items | 0.111 | 1.000 | 0.200 | 2 | 16 | 0 |" in markdown
     assert json.loads((tmp_path / "reports" / "extract-cmdline.json").read_text())["target"] == "cmdline"

@@ -42,6 +42,7 @@ async def eval_extract(
     cases = load_cases(set_dir)
     usage = StepUsage()
     started = time.perf_counter()
+    items = {"floor": 0, "confirmed": 0, "new": 0, "dropped": 0}  # summed over the agents' reports
 
     async def one(article: EvalArticle, expected: list[str]) -> ArticleResult:
         filtered = filter_junk(article.content).text
@@ -49,6 +50,9 @@ async def eval_extract(
             gateway, filtered, original=article.content, provider=provider, kinds=(kind,)
         )
         usage.merge(outcome.usage)
+        for report in outcome.agents:
+            for key in items:
+                items[key] += getattr(report, key)
         predicted = [o.value for o in outcome.observables if o.kind == kind]
         counts, missed, extra = score_items(predicted, expected)
         notes = [f"{r.kind}: {r.mode}" + (f" ({r.error})" if r.error else "") for r in outcome.agents]
@@ -75,7 +79,14 @@ async def eval_extract(
         totals={"items": total},
         articles=list(results),
         seconds=round(time.perf_counter() - started, 2),
-        extra={"llm_calls": usage.calls, "failed_calls": usage.failed_calls},
+        extra={
+            "llm_calls": usage.calls,
+            "failed_calls": usage.failed_calls,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            # floor: the pre-extractor's items; confirmed: of those, selected by the model; new: the model's own
+            "items": items,
+        },
     )
 
 
