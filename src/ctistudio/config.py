@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ctistudio.errors import ConfigurationError
@@ -30,6 +30,13 @@ ProviderName = Literal[
 EmbeddingProviderName = Literal["auto", "embedded", "lmstudio", "openai", "ollama", "llamacpp", "openai_compat"]
 
 CONTEXT_PREFIX = "LMSTUDIO_CONTEXT_LENGTH_"
+# Settings every provider uses → the seed's LM Studio setting of the same meaning (an alias, and LM Studio's own).
+SEED_ALIASES = {
+    "temperature": "lmstudio_temperature",
+    "top_p": "lmstudio_top_p",
+    "seed": "lmstudio_seed",
+    "timeout": "lmstudio_timeout",
+}
 
 
 def model_slug(model: str) -> str:
@@ -96,11 +103,13 @@ class Settings(BaseSettings):
     lmstudio_embedding_url: str = "http://localhost:1234/v1/embeddings"
     lmstudio_embedding_model: str = "text-embedding-nomic-embed-text-v1.5"
     lmstudio_max_context: int | None = Field(None, ge=512)
-    lmstudio_temperature: float = Field(0.0, ge=0.0, le=2.0)
-    lmstudio_top_p: float = Field(0.9, gt=0.0, le=1.0)
-    lmstudio_seed: int = 42
+    # LM Studio's own sampling and timeout: the seed's names. Set alone, each is also the value for every
+    # provider (an accepted alias of the CTISTUDIO_ one below); set beside it, it wins for LM Studio only.
+    lmstudio_temperature: float | None = Field(None, ge=0.0, le=2.0)
+    lmstudio_top_p: float | None = Field(None, gt=0.0, le=1.0)
+    lmstudio_seed: int | None = None
     lmstudio_api_key: SecretStr | None = None
-    lmstudio_timeout: float = Field(600.0, gt=0)
+    lmstudio_timeout: float | None = Field(None, gt=0)
 
     # -- llama.cpp (seed: planned) ---------------------------------------------------------------
     llamacpp_enabled: bool = False
@@ -142,6 +151,12 @@ class Settings(BaseSettings):
     pypi_index_url: str = Field("https://pypi.org/simple", validation_alias=_env("CTISTUDIO_PYPI_INDEX_URL"))
     hf_endpoint: str | None = Field(None, validation_alias=_env("HF_ENDPOINT"))
     embedding_provider: EmbeddingProviderName = Field("auto", validation_alias=_env("CTISTUDIO_EMBEDDING_PROVIDER"))
+
+    # -- sampling and timeout for every provider (LMSTUDIO_* of the same name: accepted aliases) ----
+    temperature: float = Field(0.0, ge=0.0, le=2.0, validation_alias=_env("CTISTUDIO_TEMPERATURE"))
+    top_p: float = Field(0.9, gt=0.0, le=1.0, validation_alias=_env("CTISTUDIO_TOP_P"))
+    seed: int = Field(42, validation_alias=_env("CTISTUDIO_SEED"))
+    timeout: float = Field(600.0, gt=0, validation_alias=_env("CTISTUDIO_TIMEOUT"))
 
     # -- gateway behaviour -----------------------------------------------------------------------
     max_in_flight: int = Field(4, ge=1, le=256, validation_alias=_env("CTISTUDIO_MAX_IN_FLIGHT"))
@@ -266,7 +281,21 @@ class Settings(BaseSettings):
         """``CTISTUDIO_AUTORUN_MIN_SCORE=`` (an empty value, as compose files write) means unset."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="after")
+    def _seed_aliases(self) -> Settings:
+        """``LMSTUDIO_TEMPERATURE`` & co. set without their ``CTISTUDIO_`` name apply to every provider."""
+        for general, own in SEED_ALIASES.items():
+            value = getattr(self, own)
+            if general not in self.model_fields_set and value is not None:
+                setattr(self, general, value)
+        return self
+
     # -- derived ---------------------------------------------------------------------------------
+    def for_lmstudio(self, general: str) -> Any:
+        """LM Studio's value of sampling/timeout setting ``general``: its own (``LMSTUDIO_*``) where set."""
+        own = getattr(self, SEED_ALIASES[general])
+        return own if own is not None else getattr(self, general)
+
     def model_for_task(self, task: str) -> str:
         """LM Studio's model for a task (``rank``, ``extract``, ``sigma``, ``chat``)."""
         specific = {

@@ -261,6 +261,22 @@ async def test_determinism_settings_are_sent(lmstudio_double: LMStudioDouble, se
     assert body["model"] == "qwen/qwen3-4b-2507"  # LMSTUDIO_MODEL_RANK
 
 
+async def test_lm_studios_own_sampling_wins_for_lm_studio_only(start_double, settings_for):
+    lms, other = start_double(LMStudioDouble), start_double(LMStudioDouble)
+    values = {"seed": 5, "temperature": 0.2, "lmstudio_seed": 7, "timeout": 90.0, "lmstudio_timeout": 45.0}
+    settings = settings_for(lms, openai_compat_url=other.url, openai_compat_model="qwen/qwen3-4b-2507", **values)
+    async with Gateway(settings) as gateway:
+        await gateway.chat("hi", provider="lmstudio")
+        await gateway.chat("hi", provider="openai_compat")
+        await gateway.chat("hi", provider="lmstudio", seed=3)  # a caller's own value wins over both
+        timeouts = [gateway.provider(name).transport.timeout for name in ("lmstudio", "openai_compat")]
+    first, explicit = (request.body for request in lms.requests_to(CHAT))
+    (plain,) = (request.body for request in other.requests_to(CHAT))
+    assert (first["seed"], first["temperature"], plain["seed"], plain["temperature"]) == (7, 0.2, 5, 0.2)
+    assert explicit["seed"] == 3
+    assert timeouts == [45.0, 90.0]
+
+
 async def test_task_models_resolve_per_task(lmstudio_double: LMStudioDouble, settings_for):
     settings = settings_for(lmstudio_double, lmstudio_model_sigma="deepseek/deepseek-r1-0528-qwen3-8b")
     async with Gateway(settings) as gateway:

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ctistudio.bench.models import Environment
-from ctistudio.config import Settings
+from ctistudio.config import SEED_ALIASES, Settings, env_name
 
 # Distributions whose versions shape the figures (engines, clients, validators).
 VERSIONED = (
@@ -78,15 +78,17 @@ def settings_snapshot(settings: Settings) -> dict[str, str]:
     """The settings that shape the figures (never a secret)."""
     s = settings
     values = {
-        "LMSTUDIO_TEMPERATURE": s.lmstudio_temperature,
-        "LMSTUDIO_TOP_P": s.lmstudio_top_p,
-        "LMSTUDIO_SEED": s.lmstudio_seed,
+        "CTISTUDIO_TEMPERATURE": s.temperature,
+        "CTISTUDIO_TOP_P": s.top_p,
+        "CTISTUDIO_SEED": s.seed,
+        "CTISTUDIO_TIMEOUT": s.timeout,
         "CTISTUDIO_MAX_IN_FLIGHT": s.max_in_flight,
         "CTISTUDIO_EMBEDDED_MODEL": s.embedded_model,
         "CTISTUDIO_EMBEDDED_N_CTX": s.embedded_n_ctx,
         "LLAMACPP_N_CTX": s.llamacpp_n_ctx,
         "LLAMACPP_THREADS": s.llamacpp_threads if s.llamacpp_threads is not None else f"auto ({os.cpu_count()})",
         "LMSTUDIO_API_URL": s.lmstudio_api_url,
+        **{env_name(own): value for own in SEED_ALIASES.values() if (value := getattr(s, own)) is not None},
         "LLAMACPP_SERVER_URL": s.llamacpp_server_url,
         "OLLAMA_URL": s.ollama_url,
     }

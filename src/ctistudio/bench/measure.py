@@ -212,6 +212,7 @@ async def _timed_raw_call(
     options: dict[str, Any],
 ) -> float:
     request = gateway.build_request(messages, task=task.name, model=spec.request_model, **options)
+    request = provider.with_defaults(request)  # the sampling the gateway's call sends too
     request = request.model_copy(update={"model": request.model or provider.model_for(task.name)})
     body = provider.build_body(request, stream=False)
     url = provider.transport.url_for(provider.chat_path())

@@ -6,8 +6,9 @@
     ranked = await gateway.chat(messages, task="rank", output_type=RankResult)  # validated pydantic model
 
 It builds providers from settings, keeps one router per provider selection (sharing endpoint limits and
-availability), applies the determinism settings (temperature, top_p, seed) to every request, and turns
-schema-constrained answers into validated objects with one repair attempt.
+availability), and turns schema-constrained answers into validated objects with one repair attempt. The
+determinism settings (``CTISTUDIO_TEMPERATURE``, ``CTISTUDIO_TOP_P``, ``CTISTUDIO_SEED``; LM Studio's own
+``LMSTUDIO_*`` values where set) reach every request the caller leaves them unset in, through the router.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ctistudio.config import Settings, load_settings
 from ctistudio.errors import ConfigurationError
 from ctistudio.llm.errors import BadOutput
 from ctistudio.llm.provider import Provider
-from ctistudio.llm.providers import auto_chain, build_provider, embedding_provider_name
+from ctistudio.llm.providers import auto_chain, build_provider, embedding_provider_name, sampling
 from ctistudio.llm.router import EndpointRegistry, Router, RouterPolicy
 from ctistudio.llm.structured import extract_json, parse_structured, repair_prompt, truncated_json_candidates
 from ctistudio.llm.types import (
@@ -66,6 +67,7 @@ class Gateway:
         self._explicit = providers is not None  # tests and embedders may pass their own providers
         self._routers: dict[str, Router] = {}
         self._endpoints = EndpointRegistry()  # one per gateway: limits, cooldowns and health shared by its routers
+        self._sampling = sampling(self.settings)  # for providers passed in (built ones carry their own)
         s = self.settings
         self.policy = policy or RouterPolicy(
             retries=s.retries,
@@ -100,7 +102,9 @@ class Gateway:
         key = ",".join(names)
         if key not in self._routers:
             policy = RouterPolicy(**{**self.policy.__dict__, "check_health": len(names) > 1})
-            self._routers[key] = Router([self.provider(n) for n in names], policy=policy, endpoints=self._endpoints)
+            self._routers[key] = Router(
+                [self.provider(n) for n in names], policy=policy, endpoints=self._endpoints, defaults=self._sampling
+            )
         return self._routers[key]
 
     # -- requests ----------------------------------------------------------------------------------
@@ -132,10 +136,7 @@ class Gateway:
             )
         elif schema is not None:
             request = request.model_copy(update={"response_schema": schema})
-        s = self.settings
-        defaults = {"temperature": s.lmstudio_temperature, "top_p": s.lmstudio_top_p, "seed": s.lmstudio_seed}
-        updates = {k: v for k, v in defaults.items() if getattr(request, k) is None}
-        return request.model_copy(update=updates) if updates else request
+        return request
 
     @overload
     async def chat(self, prompt: Prompt, *, output_type: type[M], **kwargs: Any) -> ChatResult: ...
@@ -210,7 +211,9 @@ class Gateway:
                 key = f"={candidate.endpoint}"
                 if key not in self._routers:
                     policy = RouterPolicy(**{**self.policy.__dict__, "check_health": False})
-                    self._routers[key] = Router([candidate], policy=policy, endpoints=self._endpoints)
+                    self._routers[key] = Router(
+                        [candidate], policy=policy, endpoints=self._endpoints, defaults=self._sampling
+                    )
                 return self._routers[key]
         return router
 

@@ -36,6 +36,7 @@ class HostSet(Provider):
             context_overrides=primary.context_overrides,
         )
         self._hosts = list(hosts)
+        self.request_defaults = primary.request_defaults
 
     @property
     def primary(self) -> Provider:

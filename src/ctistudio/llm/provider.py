@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from ctistudio.llm.errors import LLMError, Unsupported
 from ctistudio.llm.types import ChatRequest, ChatResult, EmbeddingResult, Health, ModelInfo, StreamDelta, Task
@@ -58,6 +59,8 @@ class Provider(ABC):
         self.embedding_model = embedding_model
         self.max_in_flight = max_in_flight
         self.context_overrides = dict(context_overrides or {})
+        #: sampling values a request gets where it sets none (temperature, top_p, seed), from settings
+        self.request_defaults: dict[str, Any] = {}
 
     # -- the one abstract method -------------------------------------------------------------------
     @abstractmethod
@@ -73,6 +76,12 @@ class Provider(ABC):
     def hosts(self) -> list[Provider]:
         """The hosts this provider answers from (one; a :class:`~ctistudio.llm.hosts.HostSet` has several)."""
         return [self]
+
+    def with_defaults(self, request: ChatRequest, fallback: Mapping[str, Any] | None = None) -> ChatRequest:
+        """``request`` with this provider's :attr:`request_defaults` (else ``fallback``) where it sets none."""
+        defaults = self.request_defaults or fallback or {}
+        updates = {key: value for key, value in defaults.items() if getattr(request, key) is None}
+        return request.model_copy(update=updates) if updates else request
 
     def model_for(self, task: Task | str) -> str | None:
         """The configured model for ``task``, else the provider's default model."""

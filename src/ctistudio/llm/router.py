@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ctistudio.llm.context import ContextBudget
 from ctistudio.llm.endpoints import Endpoint, EndpointRegistry, EndpointState, RouterPolicy, Sleep, least_loaded
@@ -67,6 +67,7 @@ class Router(Provider):
         *,
         policy: RouterPolicy | None = None,
         endpoints: EndpointRegistry | None = None,
+        defaults: dict[str, Any] | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         super().__init__(name="auto" if len(providers) != 1 else providers[0].name)
@@ -79,6 +80,7 @@ class Router(Provider):
         self.policy = policy or RouterPolicy()
         self.endpoints = endpoints or EndpointRegistry()
         self.budget = ContextBudget(self.policy.health_ttl)
+        self.defaults = defaults or {}  # sampling for providers that bring none (Provider.request_defaults)
         self._top = [self._endpoint(provider, provider.name, sleep) for provider in providers]
         self._groups = [
             [self._endpoint(host, f"{host.name} ({host.endpoint})", sleep) for host in provider.hosts()]
@@ -98,7 +100,7 @@ class Router(Provider):
         first = True
         for group in self._groups:
             provider = group[0].provider
-            resolved = _resolve(provider, request, first) if request is not None else None
+            resolved = self._resolve(provider, request, first) if request is not None else None
             if len(group) > 1:
                 model = resolved.model if resolved is not None else (embedding_model or provider.embedding_model)
                 async for host, more in least_loaded(group, model, failures):
@@ -112,6 +114,12 @@ class Router(Provider):
                 continue
             first = False
             yield endpoint, resolved, False
+
+    def _resolve(self, provider: Provider, request: ChatRequest, first: bool) -> ChatRequest:
+        """The model (an explicit one names a model of the first provider tried; the others use their task
+        model) and the provider's sampling defaults where the request sets none."""
+        model = request.model if (request.model and first) else provider.model_for(request.task)
+        return provider.with_defaults(request.model_copy(update={"model": model}), self.defaults)
 
     async def _unhealthy(self, endpoint: Endpoint) -> ProviderUnavailable | None:
         if not (self.policy.check_health and len(self.providers) > 1):
@@ -231,9 +239,3 @@ class Router(Provider):
             if endpoint.provider.name == provider_name:
                 return endpoint.state
         raise KeyError(provider_name)
-
-
-def _resolve(provider: Provider, request: ChatRequest, first: bool) -> ChatRequest:
-    """An explicit model names a model of the first provider tried; the others use their task model."""
-    model = request.model if (request.model and first) else provider.model_for(request.task)
-    return request.model_copy(update={"model": model})

@@ -11,7 +11,7 @@ from ctistudio.config import Settings
 from ctistudio.errors import ConfigurationError
 from ctistudio.llm.hosts import HostSet
 from ctistudio.llm.provider import Provider
-from ctistudio.llm.providers.specs import SPECS, ProviderSpec, provider_names, spec_for
+from ctistudio.llm.providers.specs import SPECS, ProviderSpec, provider_names, sampling, spec_for
 
 __all__ = [
     "SPECS",
@@ -22,6 +22,7 @@ __all__ = [
     "embedding_provider_names",
     "host_urls",
     "provider_names",
+    "sampling",
     "spec_for",
 ]
 
@@ -36,10 +37,13 @@ def build_provider(name: str, settings: Settings) -> Provider:
     spec = spec_for(name)
     urls = spec.host_urls(settings)
     if len(urls) <= 1:
-        return spec.build(settings)
-    # one provider per host (each its own transport and endpoint); no localhost fallback between them
-    field = spec.url_setting or ""
-    return HostSet([spec.build(settings.model_copy(update={field: url}), several_hosts=True) for url in urls])
+        hosts = [spec.build(settings)]
+    else:  # one provider per host (each its own transport and endpoint); no localhost fallback between them
+        field = spec.url_setting or ""
+        hosts = [spec.build(settings.model_copy(update={field: url}), several_hosts=True) for url in urls]
+    for host in hosts:
+        host.request_defaults = spec.sampling(settings)
+    return hosts[0] if len(hosts) == 1 else HostSet(hosts)
 
 
 def auto_chain(settings: Settings) -> list[str]:

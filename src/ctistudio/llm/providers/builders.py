@@ -20,7 +20,7 @@ def build_lmstudio(s: Settings, *, several_hosts: bool = False) -> LMStudioProvi
         s.lmstudio_api_url,
         **fallback,
         api_key=s.secret("lmstudio_api_key"),
-        timeout=s.lmstudio_timeout,
+        timeout=s.for_lmstudio("timeout"),
         embedding_url=s.lmstudio_embedding_url,
         models_by_task={
             task: s.model_for_task(task.value) for task in (Task.RANK, Task.EXTRACT, Task.SIGMA, Task.CHAT)
@@ -37,7 +37,7 @@ def build_openai(s: Settings) -> OpenAIProvider:
     return OpenAIProvider(
         s.openai_base_url,
         api_key=s.secret("openai_api_key"),
-        timeout=s.lmstudio_timeout,
+        timeout=s.timeout,
         default_model=s.openai_model,
         embedding_model=s.openai_embedding_model,
         max_in_flight=s.max_in_flight,
@@ -48,7 +48,7 @@ def build_anthropic(s: Settings) -> AnthropicProvider:
     return AnthropicProvider(
         s.anthropic_base_url,
         api_key=s.secret("anthropic_api_key"),
-        timeout=s.lmstudio_timeout,
+        timeout=s.timeout,
         default_model=s.anthropic_model,
         max_in_flight=s.max_in_flight,
     )
@@ -72,7 +72,7 @@ def openai_compatible(
             url,
             name=name,
             api_key=s.secret(key_setting) if key_setting else None,
-            timeout=s.lmstudio_timeout,
+            timeout=s.timeout,
             default_model=model,
             embedding_model=model,
             max_in_flight=s.max_in_flight,

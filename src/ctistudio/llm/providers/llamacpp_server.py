@@ -65,7 +65,7 @@ class LlamaCppServerProvider(OpenAICompatibleProvider):
                 f"Start the llama.cpp server (`llama-server -m MODEL.gguf --port 8080`) or point "
                 f"LLAMACPP_SERVER_URL at it (tried {url})."
             ),
-            "timeout": "The llama.cpp server is slow (long prompt on CPU?): raise LMSTUDIO_TIMEOUT "
+            "timeout": "The llama.cpp server is slow (long prompt on CPU?): raise CTISTUDIO_TIMEOUT "
             "or use a smaller model.",
             "model": "The llama.cpp server serves one model: check the -m/--model it was started with.",
             "context": (

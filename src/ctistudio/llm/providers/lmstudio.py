@@ -80,7 +80,7 @@ class LMStudioProvider(OpenAICompatibleProvider):
             ),
             "timeout": (
                 "LM Studio took too long (long prompt prefill on a small machine?): raise LMSTUDIO_TIMEOUT "
-                "or use a smaller model."
+                "(LM Studio's own; CTISTUDIO_TIMEOUT for every provider) or use a smaller model."
             ),
             "auth": (
                 "LM Studio requires a permission key: create one in LM Studio (Settings → Server) and set "

@@ -41,7 +41,7 @@ def build_llamacpp(s: Settings, *, several_hosts: bool = False) -> Provider:
             n_ctx=s.llamacpp_n_ctx,
             threads=s.llamacpp_threads or os.cpu_count(),  # llama-cpp-python alone would use half the cores
             n_gpu_layers=s.llamacpp_n_gpu_layers,
-            seed=s.lmstudio_seed,
+            seed=s.seed,
             default_model=path.stem if path.suffix == ".gguf" else s.llamacpp_model_path,
             context_overrides=s.context_lengths,
         )
@@ -49,7 +49,7 @@ def build_llamacpp(s: Settings, *, several_hosts: bool = False) -> Provider:
 
     return LlamaCppServerProvider(
         s.llamacpp_server_url,
-        timeout=s.lmstudio_timeout,
+        timeout=s.timeout,
         max_in_flight=s.max_in_flight,
         context_overrides=s.context_lengths,
     )
@@ -67,7 +67,7 @@ def build_ollama(s: Settings, *, several_hosts: bool = False) -> Provider:
 
     return OllamaProvider(
         s.ollama_url,
-        timeout=s.lmstudio_timeout,
+        timeout=s.timeout,
         default_model=s.ollama_model,
         embedding_model=s.ollama_embedding_model,
         max_in_flight=s.max_in_flight,
@@ -83,5 +83,5 @@ def build_embedded(s: Settings) -> Provider:
         chat_model=s.embedded_model,
         n_ctx=s.embedded_n_ctx,
         threads=s.llamacpp_threads,
-        timeout=s.lmstudio_timeout,
+        timeout=s.timeout,
     )

@@ -59,7 +59,7 @@ class OllamaProvider(OpenAICompatibleProvider):
             ),
             "model": "Pull the model first: `ollama pull MODEL` (OLLAMA_MODEL names it).",
             "context": "Use a model with a larger trained window, or shorten the input.",
-            "timeout": "Ollama is slow (loading the model or a long prompt): raise LMSTUDIO_TIMEOUT.",
+            "timeout": "Ollama is slow (loading the model or a long prompt): raise CTISTUDIO_TIMEOUT.",
             "server": "Ollama failed while answering; check `ollama serve`'s log.",
             "rate": "Ollama is busy: lower parallel requests or raise OLLAMA_NUM_PARALLEL.",
             "auth": "Check the proxy in front of Ollama.",

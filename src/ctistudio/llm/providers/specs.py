@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ctistudio.config import Settings, env_name, url_list
 from ctistudio.errors import ConfigurationError
@@ -52,6 +53,7 @@ class ProviderSpec:
     bundled: bool = False  # ships with ctistudio, which installs its models on first use (answers when none else)
     platform: Callable[[], PlatformUnsupported | None] = field(default=lambda: None)  # why not on this machine
     embedding_rank: int | None = None  # place among embedding providers for ``auto`` (None: not considered)
+    sampling: Callable[[Settings], dict[str, Any]] = field(default=lambda s: sampling(s))  # request defaults
 
     def enabled(self, settings: Settings) -> bool:
         """Settings turn it on and this machine can run it (``auto`` skips it otherwise)."""
@@ -80,6 +82,17 @@ class ProviderSpec:
         """The file or folder its in-process engine loads with ``settings`` (``None``: none named)."""
         value = getattr(settings, self.model_setting) if self.model_setting else None
         return local_builders.resolve_model_path(value, settings) if value else None
+
+
+def sampling(settings: Settings, pick: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """What a request gets where it sets none: ``CTISTUDIO_TEMPERATURE``, ``CTISTUDIO_TOP_P``, ``CTISTUDIO_SEED``."""
+    value = pick or (lambda name: getattr(settings, name))
+    return {name: value(name) for name in ("temperature", "top_p", "seed")}
+
+
+def lmstudio_sampling(settings: Settings) -> dict[str, Any]:
+    """LM Studio's: its own ``LMSTUDIO_TEMPERATURE`` … where set, else the values every provider gets."""
+    return sampling(settings, settings.for_lmstudio)
 
 
 def _mlx_platform() -> PlatformUnsupported | None:
@@ -143,6 +156,7 @@ SPECS: tuple[ProviderSpec, ...] = (
         key_urls=("lmstudio_embedding_url",),
         hosts=_always,
         embedding_rank=0,
+        sampling=lmstudio_sampling,
     ),
     ProviderSpec(
         name="ollama",
