@@ -3,6 +3,10 @@ worker that lost the run (or whose run was cancelled)."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -52,3 +56,23 @@ def test_a_cancelled_run_stops_its_worker_at_the_next_write(store, run_id):
         set_run_status(session, run_id, "cancelled", error="cancelled")
     with store.session() as session, pytest.raises(LeaseLost):
         fence(session, run_id, "a@host", 60)
+
+
+def test_a_killed_process_of_this_host_holds_nothing(store, run_id):
+    """`kill -9` of a CLI run: `runs resume` may take the run at once instead of waiting for the lease."""
+    host = socket.gethostname()
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as child:
+        child.wait()  # a pid that existed and is gone
+    dead, alive = f"process {child.pid}@{host}", f"process {os.getpid()}@{host}"
+    with store.session() as session:
+        assert acquire_lease(session, run_id, dead, 600)
+        assert lease_holder(get_run(session, run_id)) is None
+        assert acquire_lease(session, run_id, alive, 600)  # taken over although the lease had 10 minutes left
+        assert lease_holder(get_run(session, run_id)) == alive
+        assert not acquire_lease(session, run_id, f"process 1@{host}", 600)  # a live holder keeps it
+    elsewhere = f"worker-{child.pid}@another-host"  # a process of another machine: presumed alive
+    with store.session() as session:
+        release_lease(session, run_id, alive)
+        assert acquire_lease(session, run_id, elsewhere, 600)
+        assert lease_holder(get_run(session, run_id)) == elsewhere
+        assert not acquire_lease(session, run_id, alive, 600)

@@ -4,7 +4,8 @@ With workers (``CTISTUDIO_BROKER_URL``) a run's task may be delivered twice: Red
 died to another worker, and the web app may enqueue a run that is already queued. Before executing, a
 worker takes the run's lease (:func:`acquire_lease`): its name in ``pipeline_runs.worker`` and an expiry
 ``CTISTUDIO_RUN_LEASE_SECONDS`` ahead, renewed while it works. A second worker gets the lease only once it
-has expired — its holder stopped renewing, i.e. died.
+has expired — its holder stopped renewing, i.e. died — or at once when the holder is a process of this host
+that no longer exists (a CLI run killed with kill -9 can be resumed right away).
 
 Every write a worker makes to the run goes through :func:`fence` in the same transaction: it renews the
 lease and fails with :class:`LeaseLost` when another worker has taken the run over. So a worker that was
@@ -16,9 +17,12 @@ condition against the first one's result).
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ctistudio.store.models import PipelineRun
@@ -32,9 +36,30 @@ class LeaseLost(Exception):
     """
 
 
+_PROCESS = re.compile(r"(\d+)@([^@\s]+)$")  # worker names end in "<pid>@<host>" (runner.py, workers/app.py)
+
+
+def holder_is_dead(worker: str | None) -> bool:
+    """Whether ``worker`` is a process of THIS host that no longer exists (killed, crashed): its lease is void
+    at once instead of at its expiry. A worker of another host, or a name without a pid, is presumed alive."""
+    match = _PROCESS.search(worker or "")
+    if match is None or match.group(2) != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
+
+
 def acquire_lease(session: Session, run_id: int, worker: str, seconds: float, *, now: datetime | None = None) -> bool:
-    """Take run ``run_id`` for ``worker`` unless another worker holds an unexpired lease on it."""
+    """Take run ``run_id`` for ``worker`` unless another worker holds an unexpired lease on it (a holder that
+    is a dead process of this host holds nothing)."""
     now = now or utcnow()
+    if _take_over_from_dead_holder(session, run_id, worker, seconds, now):
+        return True
     result = session.execute(
         update(PipelineRun)
         .where(
@@ -46,6 +71,19 @@ def acquire_lease(session: Session, run_id: int, worker: str, seconds: float, *,
                 PipelineRun.lease_expires_at < now,
             ),
         )
+        .values(worker=worker, lease_expires_at=now + timedelta(seconds=seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _take_over_from_dead_holder(session: Session, run_id: int, worker: str, seconds: float, now: datetime) -> bool:
+    holder = session.scalar(select(PipelineRun.worker).where(PipelineRun.id == run_id))
+    if holder is None or holder == worker or not holder_is_dead(holder):
+        return False
+    result = session.execute(  # compare-and-swap: only if the dead process still holds it
+        update(PipelineRun)
+        .where(PipelineRun.id == run_id, PipelineRun.worker == holder)
         .values(worker=worker, lease_expires_at=now + timedelta(seconds=seconds))
         .execution_options(synchronize_session=False)
     )
@@ -81,7 +119,7 @@ def release_lease(session: Session, run_id: int, worker: str) -> None:
 
 
 def lease_holder(run: PipelineRun, *, now: datetime | None = None) -> str | None:
-    """The worker holding ``run`` now (an unexpired lease), else None."""
-    if run.worker is None or run.lease_expires_at is None:
+    """The worker holding ``run`` now (an unexpired lease of a process that is not known to be dead), else None."""
+    if run.worker is None or run.lease_expires_at is None or holder_is_dead(run.worker):
         return None
     return run.worker if run.lease_expires_at > (now or utcnow()) else None
