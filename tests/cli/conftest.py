@@ -14,7 +14,7 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from ctistudio.cli import common, init, llm
+from ctistudio.cli import init, llm
 
 app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(llm.app, name="llm")
@@ -28,7 +28,6 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None) -> Result:
-        monkeypatch.setattr(common, "_settings", None)  # each command loads settings afresh, as a new process would
         return runner.invoke(app, list(args), input=input)
 
     return invoke

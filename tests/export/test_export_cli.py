@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app
 from ctistudio.export.stix import stix_problems
 
@@ -18,7 +17,6 @@ def cli(monkeypatch: pytest.MonkeyPatch):
     runner = CliRunner()
 
     def invoke(*args: str):
-        monkeypatch.setattr(common, "_settings", None)  # settings read afresh, as a new process would
         return runner.invoke(app, list(args))
 
     return invoke

@@ -10,7 +10,6 @@ import pytest
 from tests.export.demo_run import ONENOTE_RULE
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app
 from ctistudio.testing.forge_double import GitHubDouble, GitLabDouble
 
@@ -28,7 +27,6 @@ def cli(monkeypatch: pytest.MonkeyPatch):
     runner = CliRunner()
 
     def invoke(*args: str):
-        monkeypatch.setattr(common, "_settings", None)
         return runner.invoke(app, list(args))
 
     return invoke

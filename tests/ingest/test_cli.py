@@ -7,7 +7,6 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app
 from ctistudio.testing.feed_server import FeedItem, rss_feed
 
@@ -18,7 +17,6 @@ def cli(settings, monkeypatch):
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None):
-        monkeypatch.setattr(common, "_settings", None)
         return runner.invoke(app, list(args), input=input)
 
     return invoke

@@ -8,7 +8,6 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.llm import app as llm_app
 from ctistudio.config import load_settings
 from ctistudio.errors import ConfigurationError
@@ -96,7 +95,6 @@ def test_llm_test_reports_every_host(start_double, monkeypatch):
     monkeypatch.setenv("LMSTUDIO_API_URL", f"{up_url},{down_url}")
     monkeypatch.setenv("CTISTUDIO_EMBEDDED", "false")
     down.stop()
-    monkeypatch.setattr(common, "_settings", None)
     result = CliRunner().invoke(llm_app, ["test", "--provider", "lmstudio", "--json"])
     reports = json.loads(result.stdout)["reports"]
     assert [(r["url"], r["ok"]) for r in reports] == [(up_url, True), (down_url, False)]

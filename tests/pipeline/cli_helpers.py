@@ -12,7 +12,6 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app
 from ctistudio.store import Store
 from ctistudio.testing.lmstudio_double import LMStudioDouble
@@ -40,7 +39,6 @@ def in_process_cli(double: LMStudioDouble, store: Store, monkeypatch: pytest.Mon
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
-        monkeypatch.setattr(common, "_settings", None)  # as a new process would
         return runner.invoke(app, list(args))
 
     return invoke

@@ -7,7 +7,6 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app
 from ctistudio.config import load_settings
 from ctistudio.store import Store
@@ -17,7 +16,6 @@ from .conftest import add_corpus
 
 @pytest.fixture
 def cli(double_settings, corpus, monkeypatch):
-    monkeypatch.setattr(common, "_settings", None)  # settings are loaded once per CLI process
     with Store(load_settings(env_file=None)) as store:
         add_corpus(store, corpus)
     return CliRunner()
@@ -65,7 +63,6 @@ def test_chat_json_and_bad_input(cli, lmstudio_double):
 
 
 def test_interactive_session_switches_provider(cli, lmstudio_double, openai_double, monkeypatch):
-    monkeypatch.setattr(common, "_settings", None)
     assert cli.invoke(app, ["rag", "backfill", "--no-rules"]).exit_code == 0
     lmstudio_double.reply("From LM Studio [1].")
     openai_double.reply("From OpenAI [1].")

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app
 from ctistudio.config import load_settings
 from ctistudio.store import Store
@@ -60,7 +59,6 @@ def cli(monkeypatch):
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None):
-        monkeypatch.setattr(common, "_settings", None)
         return runner.invoke(app, list(args), input=input)
 
     return invoke

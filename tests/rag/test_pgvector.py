@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import insert, text
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app
 from ctistudio.rag import Retriever, SearchFilters, backfill, index_articles
 from ctistudio.rag.vector_index import PgVectorIndex, VectorIndex, chunk_vector_index, vector_backend
@@ -170,7 +169,6 @@ async def test_debian_postgres_without_pgvector_falls_back_to_numpy_with_the_rea
     assert (await retriever.search("vssadmin delete shadows")).chunks[0].article_id == ids["vssadmin"]
 
     monkeypatch.setenv("CTISTUDIO_DATABASE_URL", str(debian_store.engine.url.render_as_string(hide_password=False)))
-    monkeypatch.setattr(common, "_settings", None)
     status = CliRunner().invoke(app, ["rag", "status", "--json"])
     assert status.exit_code == 0, status.output
     reported = json.loads(status.stdout)["vector_backend"]
@@ -179,7 +177,6 @@ async def test_debian_postgres_without_pgvector_falls_back_to_numpy_with_the_rea
 
 def test_rag_status_names_pgvector(pg_store, monkeypatch):
     monkeypatch.setenv("CTISTUDIO_DATABASE_URL", pg_store.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setattr(common, "_settings", None)
     status = CliRunner().invoke(app, ["rag", "status"])
     assert status.exit_code == 0, status.output
     assert "pgvector" in status.stdout and "postgresql-full-text" in status.stdout

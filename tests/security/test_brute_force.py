@@ -18,7 +18,6 @@ import pytest
 from tests.web.conftest import BASE, csrf_token
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app as cli_app
 from ctistudio.errors import ConfigurationError
 from ctistudio.web.security import (
@@ -103,14 +102,12 @@ def test_short_tokens_are_refused_beyond_loopback(token):
 
 
 def test_serve_refuses_a_one_character_token_on_a_public_address(monkeypatch):
-    monkeypatch.setattr(common, "_settings", None)  # the CLI caches settings per process: read them afresh
     monkeypatch.setenv("CTISTUDIO_API_TOKEN", "a")
     result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "8999"])
     assert result.exit_code == 1 and "at least 24" in result.output and "hash-password --token" in result.output
 
 
 def test_hash_password_and_init_generate_long_tokens(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(common, "_settings", None)
     runner = CliRunner()
     printed = runner.invoke(cli_app, ["hash-password", "--token"])
     assert printed.exit_code == 0

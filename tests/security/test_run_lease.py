@@ -14,7 +14,6 @@ import pytest
 from tests.web.analyst import respond
 from typer.testing import CliRunner
 
-from ctistudio.cli import common
 from ctistudio.cli.main import app as cli_app
 from ctistudio.config import load_settings
 from ctistudio.ingest import IngestService
@@ -45,7 +44,6 @@ def test_resume_of_a_run_running_in_another_process_is_refused(analyst, monkeypa
     env = {**analyst.env(), "LLM_PROVIDER": "lmstudio", "CTISTUDIO_EMBEDDED": "false"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(common, "_settings", None)  # the CLI caches settings per process: read them afresh
     settings = load_settings(env_file=None)
     with Store(settings) as store:
         article_id = IngestService(store, settings).ingest_text(demo_article()).article_id

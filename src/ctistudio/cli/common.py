@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import click
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -22,19 +23,33 @@ T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
 
-_settings: Settings | None = None
+_SETTINGS = "ctistudio.settings"  # key of this invocation's settings in the click context's meta
 
 
 def settings() -> Settings:
-    """Settings for this CLI process (env + .env + saved overrides), loaded once."""
-    global _settings
-    if _settings is None:
-        _settings = load_settings()
-        configure_logging(_settings.log_dir, _settings.log_level)
-        saved = _saved_overrides(_settings)
-        if saved:
-            _settings = load_settings(saved)
-    return _settings
+    """Settings for this command (env + .env + saved overrides), loaded once per invocation.
+
+    They live on the click/Typer context of the command being run (``ctx.meta``, shared by its parent and
+    sub-contexts), so each invocation — a process, or a test's ``CliRunner.invoke`` — reads them afresh.
+    Outside a command (no context) they are loaded on every call.
+    """
+    context = click.get_current_context(silent=True)
+    if context is not None and _SETTINGS in context.meta:
+        return context.meta[_SETTINGS]
+    loaded = load_settings()
+    configure_logging(loaded.log_dir, loaded.log_level)
+    saved = _saved_overrides(loaded)
+    if saved:
+        loaded = load_settings(saved)
+    return use_settings(loaded)
+
+
+def use_settings(value: Settings) -> Settings:
+    """Make ``value`` the settings of the command being run (``ctistudio init`` after writing .env)."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[_SETTINGS] = value
+    return value
 
 
 def _saved_overrides(base: Settings) -> dict[str, Any]:

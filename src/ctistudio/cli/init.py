@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
         )
         if skip_test:
             return
-        common._settings = load_settings(env_file=env_file)  # the test sees what was just written
+        common.use_settings(load_settings(env_file=env_file))  # the test sees what was just written
         from ctistudio.cli.llm import test_command
 
         try:
