@@ -157,57 +157,62 @@ class HttpTransport:
         absolute_url: str | None = None,
     ) -> httpx.Response:
         """Send a request, trying each candidate host on connection failure; map errors; return the response."""
-        last_exc: Exception | None = None
-        urls = [absolute_url] if absolute_url else [self._join(base, path) for base in self._ordered_bases()]
-        for url in urls:
-            try:
-                response = await self._client().request(method, url, json=json_body, timeout=self._timeout(timeout))
-            except _CONNECT_FAILURES as exc:
-                last_exc = exc
-                log.debug("%s: cannot connect to %s (%s)", self.provider, url, exc)
-                continue
-            except httpx.TimeoutException as exc:
-                raise self._timeout_error(url, exc) from exc
-            except httpx.HTTPError as exc:
-                raise self._dropped_error(url, exc) from exc
-            self._remember(url, path)
-            if response.status_code >= 400:
-                raise self.map_status(response.status_code, response.text, url, response.headers)
-            return response
-        raise self._connect_error(urls, last_exc) from last_exc
+        _, response = await self._send(method, path, json_body, timeout, stream=False, absolute_url=absolute_url)
+        return response
 
     async def stream_lines(
         self, path: str, json_body: Any, *, timeout: float | None = None
     ) -> AsyncGenerator[str, None]:
         """POST and yield the response body line by line (SSE or NDJSON), with the same error mapping."""
+        url, response = await self._send("POST", path, json_body, timeout, stream=True)
+        try:
+            async for line in response.aiter_lines():
+                yield line
+        except httpx.HTTPError as exc:
+            raise self._transport_error(url, exc) from exc
+        finally:
+            await response.aclose()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        timeout: float | None,
+        *,
+        stream: bool,
+        absolute_url: str | None = None,
+    ) -> tuple[str, httpx.Response]:
+        """``(url, response)`` from the first candidate host that takes the connection (a refused or
+        unreachable host: the next one); any other transport failure, or an HTTP error status, becomes our
+        error. A streamed response is returned open: the caller closes it."""
+        client = self._client()
         last_exc: Exception | None = None
-        urls = [self._join(base, path) for base in self._ordered_bases()]
+        urls = [absolute_url] if absolute_url else [self._join(base, path) for base in self._ordered_bases()]
         for url in urls:
+            request = client.build_request(method, url, json=json_body, timeout=self._timeout(timeout))
             try:
-                async with self._client().stream(
-                    "POST", url, json=json_body, timeout=self._timeout(timeout)
-                ) as response:
-                    self._remember(url, path)
-                    if response.status_code >= 400:
-                        body = (await response.aread()).decode("utf-8", "replace")
-                        raise self.map_status(response.status_code, body, url, response.headers)
-                    try:
-                        async for line in response.aiter_lines():
-                            yield line
-                    except httpx.TimeoutException as exc:
-                        raise self._timeout_error(url, exc) from exc
-                    except httpx.HTTPError as exc:
-                        raise self._dropped_error(url, exc) from exc
-                    return
+                response = await client.send(request, stream=stream)
             except _CONNECT_FAILURES as exc:
                 last_exc = exc
                 log.debug("%s: cannot connect to %s (%s)", self.provider, url, exc)
                 continue
-            except httpx.TimeoutException as exc:
-                raise self._timeout_error(url, exc) from exc
             except httpx.HTTPError as exc:
-                raise self._dropped_error(url, exc) from exc
+                raise self._transport_error(url, exc) from exc
+            self._remember(url, path)
+            if response.status_code >= 400:
+                body = response.text if not stream else await self._read_and_close(response, url)
+                raise self.map_status(response.status_code, body, url, response.headers)
+            return url, response
         raise self._connect_error(urls, last_exc) from last_exc
+
+    async def _read_and_close(self, response: httpx.Response, url: str) -> str:
+        try:
+            return (await response.aread()).decode("utf-8", "replace")
+        except httpx.HTTPError as exc:
+            raise self._transport_error(url, exc) from exc
+        finally:
+            await response.aclose()
 
     async def stream_events(
         self, path: str, json_body: Any, *, timeout: float | None = None
@@ -313,20 +318,14 @@ class HttpTransport:
             url=urls[0] if urls else None,
         )
 
-    def _timeout_error(self, url: str, exc: Exception) -> ProviderUnavailable:
+    def _transport_error(self, url: str, exc: httpx.HTTPError) -> ProviderUnavailable:
+        """A timeout, or a connection dropped while sending or reading (both transient)."""
+        if isinstance(exc, httpx.TimeoutException):
+            message, kind = f"no answer from {url} in time ({type(exc).__name__})", "timeout"
+        else:
+            message, kind = f"the connection to {url} was dropped ({type(exc).__name__}: {exc})", "server"
         return ProviderUnavailable(
-            f"{self.provider}: no answer from {url} in time ({type(exc).__name__})",
-            fix=self._fix_for("timeout"),
-            provider=self.provider,
-            url=url,
-        )
-
-    def _dropped_error(self, url: str, exc: Exception) -> ProviderUnavailable:
-        return ProviderUnavailable(
-            f"{self.provider}: the connection to {url} was dropped ({type(exc).__name__}: {exc})",
-            fix=self._fix_for("server"),
-            provider=self.provider,
-            url=url,
+            f"{self.provider}: {message}", fix=self._fix_for(kind), provider=self.provider, url=url
         )
 
 
