@@ -14,30 +14,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ctistudio.llm.errors import BadOutput
-from ctistudio.llm.provider import Provider
+from ctistudio.llm.providers.http_provider import HttpProvider
 from ctistudio.llm.reasoning import choose_answer
-from ctistudio.llm.transport import HttpTransport
 from ctistudio.llm.types import ChatRequest, ChatResult, Health, ModelInfo, StreamDelta, Timings, Usage
 
 API_VERSION = "2023-06-01"
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HttpProvider):
     name = "anthropic"
 
     def __init__(self, base_url: str, *, api_key: str | None, timeout: float = 600.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.transport = HttpTransport(
-            base_url,
-            provider=self.name,
-            timeout=timeout,
-            headers={"x-api-key": api_key or "", "anthropic-version": API_VERSION},
-            fix_for=self.fix_for,
-        )
-
-    @property
-    def endpoint(self) -> str:
-        return self.transport.candidates[0]
+        headers = {"x-api-key": api_key or "", "anthropic-version": API_VERSION}
+        super().__init__(base_url, timeout=timeout, headers=headers, **kwargs)
 
     def fix_for(self, kind: str) -> str | None:
         return {
@@ -163,6 +152,3 @@ class AnthropicProvider(Provider):
         if not self.transport._headers.get("x-api-key"):
             return Health(provider=self.name, ok=False, detail="ANTHROPIC_API_KEY is not set")
         return Health(provider=self.name, ok=True, detail="key configured (not contacted)")
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()

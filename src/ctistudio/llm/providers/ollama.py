@@ -22,7 +22,7 @@ from typing import Any
 from ctistudio.llm.context import window_for
 from ctistudio.llm.errors import BadOutput, LLMError, ProviderError, ProviderUnavailable
 from ctistudio.llm.provider import TOKENS_PER_MESSAGE_ESTIMATE
-from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
+from ctistudio.llm.providers.http_provider import HttpProvider
 from ctistudio.llm.providers.threaded import AnswerStream
 from ctistudio.llm.reasoning import choose_answer
 from ctistudio.llm.types import ChatRequest, ChatResult, EmbeddingResult, Health, ModelInfo, StreamDelta, Timings, Usage
@@ -38,9 +38,10 @@ def context_for(need: int, *, task: str, trained: int | None) -> int:
     return min(size, trained) if trained else size
 
 
-class OllamaProvider(OpenAICompatibleProvider):
+class OllamaProvider(HttpProvider):
+    """Ollama's native API over the shared transport (not its OpenAI-compatible ``/v1``: see the module)."""
+
     name = "ollama"
-    stream_usage = False
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
         super().__init__(base_url.rstrip("/"), **kwargs)
@@ -138,7 +139,7 @@ class OllamaProvider(OpenAICompatibleProvider):
         if not collected.pieces and not thoughts:
             raise BadOutput("ollama streamed no answer", raw="")
         text, reasoning = collected.answer("".join(thoughts) or None)
-        url = self.transport._join(self.transport.base_url, "/api/chat")
+        url = self.transport.url_for("/api/chat")
         result = self._result(request, final, text, reasoning, collected.elapsed, collected.first, url)
         yield StreamDelta(done=True, result=result)
 

@@ -2,7 +2,7 @@
 
 LM Studio, llama-server and OpenAI subclass this and override only what differs (model state and context
 discovery, tokenizer endpoints, parameter quirks). HTTP, streaming and error mapping live in
-:class:`~ctistudio.llm.transport.HttpTransport`.
+:class:`~ctistudio.llm.transport.HttpTransport`, owned by the :class:`HttpProvider` base.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ctistudio.llm.errors import BadOutput, BadRequest
-from ctistudio.llm.provider import Provider
+from ctistudio.llm.providers.http_provider import HttpProvider
 from ctistudio.llm.reasoning import ThinkFilter, choose_answer
 from ctistudio.llm.transport import HttpTransport
 from ctistudio.llm.types import (
@@ -27,7 +27,7 @@ from ctistudio.llm.types import (
 )
 
 
-class OpenAICompatibleProvider(Provider):
+class OpenAICompatibleProvider(HttpProvider):
     """Chat, streaming, embeddings and model listing over the OpenAI wire format."""
 
     name = "openai_compat"
@@ -45,15 +45,7 @@ class OpenAICompatibleProvider(Provider):
         embedding_fallback_hosts: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.transport = HttpTransport(
-            base_url,
-            provider=self.name,
-            api_key=api_key,
-            timeout=timeout,
-            fallback_hosts=fallback_hosts,
-            fix_for=self.fix_for,
-        )
+        super().__init__(base_url, api_key=api_key, timeout=timeout, fallback_hosts=fallback_hosts, **kwargs)
         # Embeddings may live on another server (LMSTUDIO_EMBEDDING_URL is a full endpoint URL).
         self.embedding_transport = (
             HttpTransport(
@@ -67,27 +59,6 @@ class OpenAICompatibleProvider(Provider):
             if embedding_url
             else None
         )
-
-    @property
-    def endpoint(self) -> str:
-        return self.transport.candidates[0]
-
-    @property
-    def base_url(self) -> str:
-        """The base URL that answered last (after host fallback)."""
-        return self.transport.base_url
-
-    def fix_for(self, kind: str) -> str | None:
-        """How to fix a failure of ``kind`` (connect, timeout, auth, model, context, rate, server)."""
-        return {
-            "connect": f"Check that the server is running and that its URL ({self.transport.candidates[0]}) is right.",
-            "timeout": "The server is slow (long prompt prefill?): raise the timeout or use a smaller model.",
-            "auth": "Check the API key.",
-            "model": "Check the model name against the server's model list.",
-            "context": "Use a model with a larger context window or shorten the input.",
-            "rate": "Wait and retry, or lower the number of parallel requests.",
-            "server": "The server failed while answering; check its log.",
-        }.get(kind)
 
     # -- wire format ---------------------------------------------------------------------------------
     def response_format(self, request: ChatRequest) -> dict[str, Any] | None:
@@ -252,7 +223,7 @@ class OpenAICompatibleProvider(Provider):
         )
 
     async def aclose(self) -> None:
-        await self.transport.aclose()
+        await super().aclose()
         if self.embedding_transport:
             await self.embedding_transport.aclose()
 
