@@ -11,7 +11,7 @@ import pytest
 
 from ctistudio.config import Settings, load_settings
 from ctistudio.testing.http_double import ChatCall
-from ctistudio.testing.sigma_answers import LSASS_RULE, sigma_answer
+from ctistudio.testing.sigma_answers import lsass_rule, sigma_answer
 
 RANK_ANSWER = {
     "score": 8,
@@ -21,8 +21,6 @@ RANK_ANSWER = {
 # two of the demo's command-line candidates (7: cmd.exe /c whoami /all, 8: whoami /all) selected, one
 # invented command added
 EXTRACT_ANSWER = {"keep": [7, 8], "new": ["net.exe use \\\\fileserver\\c$"]}
-# one rule chosen from the sigma schema's enums (the demo's largest group: process creation)
-SIGMA_ANSWER = sigma_answer(LSASS_RULE)
 CHAT_ANSWER = "ONENOTE.EXE spawned mshta.exe, then powershell.exe; LSASS was dumped with comsvcs.dll MiniDump."
 
 
@@ -33,8 +31,8 @@ def answer_for(call: ChatCall) -> str:
         return json.dumps(RANK_ANSWER)
     if name == "cmdline_selection":
         return json.dumps(EXTRACT_ANSWER)
-    if name == "sigma_rules":
-        return SIGMA_ANSWER
+    if name == "sigma_rules":  # one rule chosen from the schema's enums (the demo's largest group)
+        return sigma_answer(lsass_rule(call.last_user))
     return CHAT_ANSWER
 
 

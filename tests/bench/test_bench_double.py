@@ -14,8 +14,9 @@ from ctistudio.pipeline.selection import NEW_ITEMS_MAX_TOKENS, answer_budget
 from ctistudio.pipeline.sigma_gen import SIGMA_MAX_TOKENS
 from ctistudio.testing.http_double import Fault
 from ctistudio.testing.lmstudio_double import LMStudioDouble
+from ctistudio.testing.sigma_answers import lsass_rule, sigma_answer
 
-from .conftest import CHAT_ANSWER, EXTRACT_ANSWER, RANK_ANSWER, SIGMA_ANSWER, answer_for, completion_tokens
+from .conftest import CHAT_ANSWER, EXTRACT_ANSWER, RANK_ANSWER, answer_for, completion_tokens
 
 LATENCY = 0.05
 TOKEN_LATENCY = 0.002
@@ -41,7 +42,7 @@ async def test_quick_run_measures_every_task_with_the_doubles_token_counts(start
     assert len(sent) == 8
     assert [s.prompt_tokens for s in samples] == [lms.prompt_tokens(body["messages"]) for body in sent]
     replies = [json.dumps(RANK_ANSWER)] * 2 + [json.dumps(EXTRACT_ANSWER)] * 2
-    replies += [SIGMA_ANSWER] * 2 + [CHAT_ANSWER] * 2
+    replies += [sigma_answer(lsass_rule(body["messages"][-1]["content"])) for body in sent[4:6]] + [CHAT_ANSWER] * 2
     assert [s.completion_tokens for s in samples] == [completion_tokens(text) for text in replies]
     extract_budget = answer_budget(18, BenchArticle.demo().variant("0"))  # the demo's 18 command lines listed
     budgets = [RANK_MAX_TOKENS] * 2 + [extract_budget] * 2 + [SIGMA_MAX_TOKENS] * 2

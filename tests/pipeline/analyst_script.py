@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from ctistudio.testing.lmstudio_double import ChatCall
+from ctistudio.testing.sigma_answers import Item, rule, selection, sigma_answer
 
 # rank: the sentences it cites, by how they start (the numbers are the prompt's)
 RANK_SCORE = {
@@ -73,42 +74,27 @@ def agent_answer(call: ChatCall, task: str) -> str:
     return json.dumps(answer)
 
 
-def _rule(title: str, tags: list[str], selections: list[list[tuple[str, str, list[str | int]]]], **extra: Any):
-    """One rule of a Sigma answer: what the model chooses (fields, modifiers and values from the schema's enums)."""
-    return {
-        "title": title,
-        "description": f"Detects {title.lower()}, as PAPER LANTERN did.",
-        "tags": tags,
-        "level": "high",
-        "selections": [[{"field": f, "modifier": m, "values": v} for f, m, v in items] for items in selections],
-        "match": extra.get("match", "all"),
-        "falsepositives": ["Unknown"],
-    }
-
-
-ONENOTE_RULE = _rule(
+# Per group: the rules the analyst chooses, as (title, tags, [items of each selection]); the observable each
+# selection is built from is found in the prompt (sigma_answers.selection), as a model reading it would.
+RuleChoice = tuple[str, list[str], list[list[Item]]]
+ONENOTE_RULE: RuleChoice = (
     "OneNote Spawning Mshta",
     ["attack.t1218.005"],
     [[("ParentImage", "endswith", ["\\ONENOTE.EXE"]), ("Image", "endswith", ["\\mshta.exe"])]],
 )
-LOADER_RULE = _rule(
+LOADER_RULE: RuleChoice = (
     "Lantern Loader Export Called Through Rundll32",
     ["attack.t1218.011"],
     [[("Image", "endswith", ["\\rundll32.exe"]), ("CommandLine", "contains|all", ["lanternsvc.dll", "DllRegister"])]],
 )
 # a program alone: matches every run of it, so the pipeline does not take it
-BARE_RULE = _rule("Rundll32 Executed", ["attack.t1218.011"], [[("Image", "endswith", ["\\rundll32.exe"])]])
-WDIGEST_DUPLICATE = _rule(
+BARE_RULE: RuleChoice = ("Rundll32 Executed", ["attack.t1218.011"], [[("Image", "endswith", ["\\rundll32.exe"])]])
+WDIGEST_DUPLICATE: RuleChoice = (
     "WDigest UseLogonCredential Turned On",
     ["attack.t1112"],
-    [
-        [
-            ("TargetObject", "endswith", ["\\WDigest\\UseLogonCredential"]),
-            ("Details", "equals", ["DWORD (0x00000001)"]),
-        ]
-    ],
+    [[("TargetObject", "endswith", ["\\WDigest\\UseLogonCredential"]), ("Details", "equals", ["DWORD (0x00000001)"])]],
 )
-RUN_KEY_RULE = _rule(
+RUN_KEY_RULE: RuleChoice = (
     "Lantern Loader Run Key Persistence",
     ["attack.t1547.001"],
     [
@@ -118,16 +104,18 @@ RUN_KEY_RULE = _rule(
         ]
     ],
 )
-SERVICE_RULE = _rule(
+SERVICE_RULE: RuleChoice = (
     "Lantern Service Installed",
     ["attack.t1543.003"],
     [[("ServiceName", "equals", ["LanternSvc"]), ("ImagePath", "contains|all", ["rundll32.exe", "lanternsvc.dll"])]],
 )
-DNS_RULE = _rule(
-    "Lantern C2 Domain Resolved", ["attack.t1071.004"], [[("QueryName", "endswith", ["lantern-sync.workers.dev"])]]
+DNS_RULE: RuleChoice = (
+    "Lantern C2 Domain Resolved",
+    ["attack.t1071.004"],
+    [[("QueryName", "endswith", ["lantern-sync.workers.dev"])]],
 )
 
-GROUP_ANSWERS = {
+GROUP_ANSWERS: dict[str, list[RuleChoice]] = {
     "category: process_creation, product: windows": [ONENOTE_RULE, LOADER_RULE, BARE_RULE],
     "category: registry_set, product: windows": [WDIGEST_DUPLICATE, RUN_KEY_RULE],
     "product: windows, service: system": [SERVICE_RULE],
@@ -170,7 +158,8 @@ def respond(call: ChatCall) -> str | None:
 def _sigma(prompt: str) -> str:
     for key, rules in GROUP_ANSWERS.items():
         if prompt.startswith(f"Log source: {key}\n"):
-            return json.dumps({"rules": rules})
+            chosen = [rule(title, tags, [selection(prompt, *items) for items in picks]) for title, tags, picks in rules]
+            return sigma_answer(*chosen)
     return "{}"  # proxy, network connections: an unusable answer, so those groups get the floor's rules
 
 

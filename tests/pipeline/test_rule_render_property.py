@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctistudio.pipeline.attack_tags import with_tactics
+from ctistudio.pipeline.models import Observable
 from ctistudio.pipeline.rule_draft import answer_schema, drafts_from_answer
 from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
-from ctistudio.pipeline.rule_values import ValueChoice, clean
+from ctistudio.pipeline.rule_values import ObservableChoices, ValueChoice, clean
 from ctistudio.sigma import validate_rule
 from ctistudio.sigma.attack import attack_catalog
 from ctistudio.sigma.taxonomy import LOG_SOURCES
@@ -69,21 +70,29 @@ def schema_strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
 _TECHNIQUES = sorted(f"attack.{t.lower()}" for t in attack_catalog().technique_tactics)
 
 
+def _offer(number: int, values: dict[str, list[str | int]]) -> ObservableChoices:
+    observable = Observable(kind="cmdline", value="x", source_evidence="x")
+    choices = tuple(ValueChoice(name, v, 1.0, number - 1) for name, vs in values.items() for v in vs)
+    return ObservableChoices(number, observable, choices)
+
+
 @st.composite
 def group_and_answer(draw: st.DrawFn) -> tuple[str, dict[str, Any], dict[str, Any]]:
     key = draw(st.sampled_from(sorted(LOG_SOURCES)))
     spec = LOG_SOURCES[key]
-    fields = draw(st.lists(st.sampled_from(spec.fields), min_size=1, max_size=len(spec.fields), unique=True))
-    choices: dict[str, list[ValueChoice]] = {}
-    for field_spec in fields:
-        if field_spec.numeric:
-            values: list[str | int] = draw(st.lists(st.integers(1, 65535), min_size=1, max_size=4, unique=True))
-        else:
-            texts = st.lists(_TEXT.filter(lambda t: clean(t) != ""), min_size=1, max_size=6, unique=True)
-            values = list(draw(texts))
-        choices[field_spec.name] = [ValueChoice(field_spec.name, v, 1.0, 0) for v in values]
+    offers = []
+    for number in range(1, draw(st.integers(1, 3)) + 1):
+        fields = draw(st.lists(st.sampled_from(spec.fields), min_size=1, max_size=len(spec.fields), unique=True))
+        values: dict[str, list[str | int]] = {}
+        for field_spec in fields:
+            if field_spec.numeric:
+                values[field_spec.name] = draw(st.lists(st.integers(1, 65535), min_size=1, max_size=4, unique=True))
+            else:
+                texts = st.lists(_TEXT.filter(lambda t: clean(t) != ""), min_size=1, max_size=6, unique=True)
+                values[field_spec.name] = list(draw(texts))
+        offers.append(_offer(number, values))
     tags = with_tactics([*draw(st.lists(st.sampled_from(_TECHNIQUES), max_size=4)), f"attack.{spec.tactic}"])
-    schema = answer_schema(spec, choices, tags)
+    schema = answer_schema(spec, offers, tags)
     answer = draw(schema_strategy(schema))
     return key, schema, answer
 
@@ -110,5 +119,5 @@ def test_every_answer_that_fits_the_schema_renders_to_a_valid_rule(case: tuple[s
 
 def test_the_answer_schemas_are_valid_json_schema():
     for spec in LOG_SOURCES.values():
-        choices = {f.name: [ValueChoice(f.name, 443 if f.numeric else "x\\y*", 1.0, 0)] for f in spec.fields}
-        jsonschema.Draft202012Validator.check_schema(answer_schema(spec, choices, [f"attack.{spec.tactic}"]))
+        offers = [_offer(n, {f.name: [443 if f.numeric else "x\\y*"] for f in spec.fields}) for n in (1, 2)]
+        jsonschema.Draft202012Validator.check_schema(answer_schema(spec, offers, [f"attack.{spec.tactic}"]))

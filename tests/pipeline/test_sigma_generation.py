@@ -25,7 +25,7 @@ from ctistudio.store.rules import run_rules
 from ctistudio.store.runs import run_observables
 from ctistudio.testing.http_double import ChatCall
 from ctistudio.testing.lmstudio_double import LMStudioDouble
-from ctistudio.testing.sigma_answers import LSASS_RULE, sigma_answer
+from ctistudio.testing.sigma_answers import lsass_rule, offers, rule, selection, sigma_answer
 
 
 def _group_of(call: ChatCall) -> str:
@@ -57,7 +57,7 @@ async def test_the_models_choices_are_rendered_and_other_groups_get_the_floor(lm
     def respond(call: ChatCall) -> str | None:
         calls.append(call)
         if _is_sigma(call) and "process_creation, product: windows" in _group_of(call):
-            return sigma_answer(LSASS_RULE)
+            return sigma_answer(lsass_rule(call.last_user))
         return "{}"  # every other group: an unusable answer
 
     lmstudio_double.responder = respond
@@ -94,11 +94,13 @@ async def test_the_models_choices_are_rendered_and_other_groups_get_the_floor(lm
 
 
 async def test_a_rule_on_a_program_alone_is_not_taken_and_the_floor_is(lmstudio_double, gateway):
-    too_broad = {
-        **LSASS_RULE,
-        "selections": [[{"field": "Image", "modifier": "endswith", "values": ["\\rundll32.exe"]}]],
-    }
-    lmstudio_double.responder = lambda call: sigma_answer(too_broad) if _is_sigma(call) else None
+    def too_broad(call: ChatCall) -> str | None:
+        if not _is_sigma(call):
+            return None
+        bare = selection(call.last_user, ("Image", "endswith", ["\\rundll32.exe"]))
+        return sigma_answer(rule("Rundll32 Executed", ["attack.t1218.011"], [bare]))
+
+    lmstudio_double.responder = too_broad
     observables = [o for o in await _floor_observables() if o.kind == "cmdline"]
     async with gateway:
         rules, notes, _ = await generate_rules(gateway, observables, CONTEXT)
@@ -108,20 +110,36 @@ async def test_a_rule_on_a_program_alone_is_not_taken_and_the_floor_is(lmstudio_
         "nothing); rules built by the floor"
     ]
     for r in rules:  # every floor rule pairs the program with its arguments
-        selection = yaml.safe_load(r.yaml)["detection"]["selection"]
-        assert any(key.startswith("CommandLine") for key in selection), selection
+        detection = yaml.safe_load(r.yaml)["detection"]["selection"]
+        assert any(key.startswith("CommandLine") for key in detection), detection
 
 
-async def test_a_value_the_schema_does_not_offer_is_refused_not_rendered(lmstudio_double, gateway):
-    invented = {
-        **LSASS_RULE,
-        "selections": [[{"field": "CommandLine", "modifier": "contains", "values": ["mimikatz.exe"]}]],
-    }
-    lmstudio_double.responder = lambda call: sigma_answer(invented) if _is_sigma(call) else None
-    observables = [o for o in await _floor_observables() if o.kind == "cmdline"]
+@pytest.mark.parametrize(
+    "items",
+    [
+        # a value no observable offers
+        [{"field": "CommandLine", "modifier": "contains", "values": ["mimikatz.exe"]}],
+        # values of two observables in one selection: the Run key's path with the WDigest value's data
+        [
+            {"field": "TargetObject", "modifier": "endswith", "values": ["\\CurrentVersion\\Run\\LanternUpdate"]},
+            {"field": "Details", "modifier": "equals", "values": ["DWORD (0x00000001)"]},
+        ],
+    ],
+    ids=["invented value", "values of two observables"],
+)
+async def test_an_answer_the_schema_does_not_allow_is_refused_not_rendered(lmstudio_double, gateway, items):
+    def answer(call: ChatCall) -> str | None:
+        if not _is_sigma(call):
+            return None
+        numbers = sorted(offers(call.last_user))
+        return sigma_answer(rule("Invented", [], [{"observable": n, "items": items} for n in numbers[:1]]))
+
+    lmstudio_double.responder = answer
+    kinds = ("cmdline",) if items[0]["field"] == "CommandLine" else ("registry",)
+    observables = [o for o in await _floor_observables() if o.kind in kinds]
     async with gateway:
         rules, notes, _ = await generate_rules(gateway, observables, CONTEXT)
-    assert "mimikatz" not in "".join(r.yaml for r in rules)
+    assert "mimikatz" not in "".join(r.yaml for r in rules) and "Invented" not in {r.title for r in rules}
     assert rules and {r.origin for r in rules} == {"floor"}
     assert "no usable model answer" in notes[0]
 

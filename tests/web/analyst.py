@@ -12,6 +12,7 @@ import json
 import re
 
 from ctistudio.testing.lmstudio_double import ChatCall
+from ctistudio.testing.sigma_answers import Item, rule, selection, sigma_answer
 
 RANK = {"score": 8, "reasons": ["verbatim command lines", "process lineage"]}
 RANK_CITES = "powershell.exe -nop -w hidden -ep bypass -enc"  # the sentence cited, by how it starts
@@ -31,21 +32,8 @@ def _agent(task: str) -> str:
 
 
 RULE_TITLE = "Mshta Runs an HTA From Public Libraries"
-# What the model chooses for the process-creation group: fields, modifiers and values from the schema's enums
-RULE = {
-    "title": RULE_TITLE,
-    "description": "Detects mshta.exe opening an HTA file dropped in the Public Libraries folder.",
-    "tags": ["attack.t1218.005"],
-    "level": "high",
-    "selections": [
-        [
-            {"field": "Image", "modifier": "endswith", "values": ["\\mshta.exe"]},
-            {"field": "CommandLine", "modifier": "contains", "values": ["open.hta"]},
-        ]
-    ],
-    "match": "all",
-    "falsepositives": ["Software installers that ship HTA front ends"],
-}
+# What the model chooses for the process-creation group: mshta with the HTA it opens (one observable's values)
+RULE_ITEMS: list[Item] = [("Image", "endswith", ["\\mshta.exe"]), ("CommandLine", "contains", ["open.hta"])]
 
 
 def respond(call: ChatCall) -> str | None:
@@ -56,6 +44,7 @@ def respond(call: ChatCall) -> str | None:
         if content.startswith("Task: "):
             return _agent(content)
     if "choosing Sigma rules" in call.system:
-        wanted = call.last_user.startswith("Log source: category: process_creation")
-        return json.dumps({"rules": [RULE]}) if wanted else "{}"
+        if not call.last_user.startswith("Log source: category: process_creation"):
+            return "{}"
+        return sigma_answer(rule(RULE_TITLE, ["attack.t1218.005"], [selection(call.last_user, *RULE_ITEMS)]))
     return None

@@ -3,10 +3,11 @@
 The model no longer writes YAML. It fills :func:`answer_schema`, which the server enforces while decoding
 (llama.cpp / LM Studio grammars, OpenAI structured output, Anthropic tool input): free text only where a
 rule needs prose (title, description, false positives), and everything that makes a rule valid or grounded
-chosen from enums built by code — ATT&CK tags that exist, the level, and detection items whose field is a
-field of the log source, whose modifier is one that field takes, and whose values come from the group's
-observables (one ``anyOf`` branch per field, so a value is never paired with the wrong field). The condition
-is a choice between two shapes (all selections, or any of them), optionally with ``and not filter``.
+chosen from enums built by code — ATT&CK tags that exist, the level, and detection selections. A selection
+names the observable it is built from (one ``anyOf`` branch per observable), and its items take a field of the
+log source that this observable offers a value for, a modifier that field takes, and values of that observable
+(one ``anyOf`` branch per field, so a value is never paired with the wrong field or another event's value).
+The condition is a choice between two shapes (all selections, or any of them).
 
 :class:`RuleDraft` is that answer, typed; :mod:`ctistudio.pipeline.rule_render` turns it into a rule.
 """
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ctistudio.pipeline.rule_values import ValueChoice
+from ctistudio.pipeline.rule_values import ObservableChoices
 from ctistudio.sigma.fields import LEVELS
 from ctistudio.sigma.taxonomy import LogSourceSpec
 
@@ -45,14 +46,14 @@ class RuleDraft(BaseModel):
     falsepositives: list[str] = Field(default_factory=list)
     selections: list[list[DetectionItem]] = Field(min_length=1)
     match: Literal["all", "any"] = "all"
-    filter: list[DetectionItem] = Field(default_factory=list)
     origin: Literal["model", "floor"] = "model"
 
 
-def _item_schema(spec: LogSourceSpec, choices: dict[str, list[ValueChoice]]) -> dict[str, Any]:
+def _item_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str, Any]:
+    """An item of a selection built from ``offer``: one of its fields, a modifier that field takes, its values."""
     branches = []
     for field_spec in spec.fields:
-        values = [c.value for c in choices.get(field_spec.name, [])]
+        values = [c.value for c in offer.of(field_spec.name)]
         if not values:
             continue
         branches.append(
@@ -70,10 +71,24 @@ def _item_schema(spec: LogSourceSpec, choices: dict[str, list[ValueChoice]]) -> 
     return {"anyOf": branches} if len(branches) > 1 else branches[0]
 
 
-def answer_schema(spec: LogSourceSpec, choices: dict[str, list[ValueChoice]], tags: list[str]) -> dict[str, Any]:
-    """The JSON Schema of a Sigma answer for one log-source group (``choices`` must offer one value at least)."""
-    item = _item_schema(spec, choices)
-    selection = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_ITEMS}
+def _selection_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "observable": {"const": offer.number},
+            "items": {"type": "array", "items": _item_schema(spec, offer), "minItems": 1, "maxItems": MAX_ITEMS},
+        },
+        "required": ["observable", "items"],
+        "additionalProperties": False,
+    }
+
+
+def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: list[str]) -> dict[str, Any]:
+    """The JSON Schema of a Sigma answer for one log-source group (``offers``: one observable at least).
+
+    A selection names the observable it is built from, and its items may only use that observable's values."""
+    branches = [_selection_schema(spec, offer) for offer in offers]
+    selection = {"anyOf": branches} if len(branches) > 1 else branches[0]
     rule = {
         "type": "object",
         "properties": {
@@ -102,5 +117,15 @@ def answer_schema(spec: LogSourceSpec, choices: dict[str, list[ValueChoice]], ta
 
 
 def drafts_from_answer(answer: dict[str, Any]) -> list[RuleDraft]:
-    """The typed drafts of a schema-valid answer (the schema was checked by the gateway)."""
-    return [RuleDraft.model_validate(rule) for rule in answer.get("rules", [])[:MAX_RULES]]
+    """The typed drafts of a schema-valid answer (the schema was checked by the gateway).
+
+    Selections of different observables describe different events: "all" of them could never match one
+    event, so they are combined with "any"."""
+    drafts = []
+    for rule in answer.get("rules", [])[:MAX_RULES]:
+        chosen = rule.get("selections") or []
+        sources = {selection.get("observable") for selection in chosen}
+        match = rule.get("match", "all") if len(sources) <= 1 else "any"
+        selections = [selection.get("items") or [] for selection in chosen]
+        drafts.append(RuleDraft.model_validate({**rule, "selections": selections, "match": match}))
+    return drafts

@@ -115,10 +115,6 @@ def render_detection(draft: RuleDraft, spec: LogSourceSpec) -> dict[str, Any] | 
     else:
         detection = {f"selection_{n}": s for n, s in enumerate(selections, 1)}
         condition = "all of selection_*" if draft.match == "all" else "1 of selection_*"
-    exclusion = _selection(draft.filter, spec) if draft.filter else {}
-    if set(exclusion) - set(spec.base):
-        detection["filter"] = {k: v for k, v in exclusion.items() if k not in spec.base}
-        condition += " and not filter"
     detection["condition"] = condition
     return detection
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ctistudio.pipeline.models import Observable
 from ctistudio.sigma.taxonomy import CONTAINS, LogSourceSpec
 
-MAX_VALUES_PER_FIELD = 48
+MAX_VALUES_PER_OBSERVABLE = 10
 MAX_VALUE_CHARS = 200
 
 _TOKEN = re.compile(r'"[^"]*"|\'[^\']*\'|\S+')
@@ -317,20 +317,32 @@ def observable_values(spec: LogSourceSpec, o: Observable, index: int) -> list[Va
     return [c for c in found if spec.field(c.field) is not None and c.value != ""]
 
 
-def value_choices(spec: LogSourceSpec, observables: Sequence[Observable]) -> dict[str, list[ValueChoice]]:
-    """Per field of ``spec``: the distinct values of the group's observables, at most MAX_VALUES_PER_FIELD.
+@dataclass(frozen=True)
+class ObservableChoices:
+    """What one observable of a group offers a rule: its number in the prompt (1-based) and its values."""
 
-    Taken by rank within their observable — every observable's most distinctive value first, then every
-    observable's second … — so one long command line cannot crowd out the only distinctive argument of
-    another; a value several observables share counts where it ranks best."""
-    ranked = [sorted(observable_values(spec, o, i), key=lambda c: -c.weight) for i, o in enumerate(observables)]
-    out: dict[str, list[ValueChoice]] = {}
-    seen: set[tuple[str, str]] = set()
-    for rank in range(max((len(r) for r in ranked), default=0)):
-        for choice in sorted((r[rank] for r in ranked if rank < len(r)), key=lambda c: -c.weight):
-            key = (choice.field, str(choice.value).lower())
-            if key in seen or len(out.get(choice.field, [])) >= MAX_VALUES_PER_FIELD:
-                continue
-            seen.add(key)
-            out.setdefault(choice.field, []).append(choice)
+    number: int
+    observable: Observable
+    values: tuple[ValueChoice, ...]  # the most distinctive first
+
+    def of(self, field: str) -> list[ValueChoice]:
+        return [c for c in self.values if c.field == field]
+
+
+def observable_choices(spec: LogSourceSpec, observables: Sequence[Observable]) -> list[ObservableChoices]:
+    """Per observable of the group: the values a selection built from it may match (at most
+    MAX_VALUES_PER_OBSERVABLE, the most distinctive first). Observables that cannot make a specific
+    selection on their own (a program name alone) offer nothing: they are left out.
+
+    A selection takes its values from ONE observable, so its items describe one event: a registry value's
+    path with that value's data, a program with its own arguments — never one observable's path with
+    another's data."""
+    out = []
+    for index, o in enumerate(observables):
+        values: dict[tuple[str, str], ValueChoice] = {}
+        for choice in sorted(observable_values(spec, o, index), key=lambda c: -c.weight):
+            values.setdefault((choice.field, str(choice.value).lower()), choice)
+        kept = tuple(list(values.values())[:MAX_VALUES_PER_OBSERVABLE])
+        if kept and spec.is_specific({c.field for c in kept}):
+            out.append(ObservableChoices(len(out) + 1, o, kept))
     return out

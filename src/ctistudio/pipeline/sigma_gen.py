@@ -33,7 +33,7 @@ from ctistudio.pipeline.prompts import load_prompt
 from ctistudio.pipeline.rule_draft import RuleDraft, answer_schema, drafts_from_answer
 from ctistudio.pipeline.rule_floor import floor_drafts
 from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
-from ctistudio.pipeline.rule_values import ValueChoice, value_choices
+from ctistudio.pipeline.rule_values import ObservableChoices, observable_choices
 from ctistudio.pipeline.usage import StepUsage
 from ctistudio.sigma import ValidationResult, validate_rule
 from ctistudio.sigma.taxonomy import LOG_SOURCES, LogSourceSpec, log_source
@@ -115,25 +115,26 @@ def group_observables(observables: list[Observable]) -> list[LogSourceGroup]:
 # -- the request ----------------------------------------------------------------------------------------------
 def group_prompt(
     group: LogSourceGroup,
-    choices: dict[str, list[ValueChoice]],
+    offers: list[ObservableChoices],
     tags: list[str],
     *,
     title: str,
     url: str | None,
     queries: list[Observable],
 ) -> str:
-    """The group's message: what the article shows, and the values and tags the answer may choose from."""
+    """The group's message: the observables, each with the values a selection built from it may match."""
     source = ", ".join(f"{k}: {v}" for k, v in group.logsource.items())
-    lines = [f"Log source: {source}", f"Article: {title}" + (f" ({url})" if url else ""), "", "Observables:"]
-    for number, o in enumerate(group.observables, 1):
-        extra = "".join(f", {k}: {v}" for k, v in o.attributes.items())
-        lines.append(f"{number}. [{o.kind}{extra}] {' '.join(o.value.split())[:300]}")
-    lines += ["", "Values you may match, by field (modifiers allowed in brackets):"]
-    for field_spec in group.spec.fields:
-        values = choices.get(field_spec.name)
-        if values:
-            shown = " | ".join(json.dumps(c.value, ensure_ascii=False) for c in values)
-            lines.append(f"- {field_spec.name} [{', '.join(field_spec.modifiers)}]: {shown}")
+    lines = [f"Log source: {source}", f"Article: {title}" + (f" ({url})" if url else ""), ""]
+    lines.append("Observables, each with the values a selection built from it may match (field [modifiers]):")
+    for offer in offers:
+        o = offer.observable
+        extra = "".join(f", {k}: {v}" for k, v in o.attributes.items() if k != "command")
+        lines.append(f"{offer.number}. [{o.kind}{extra}] {' '.join(o.value.split())[:300]}")
+        for field_spec in group.spec.fields:
+            values = offer.of(field_spec.name)
+            if values:
+                shown = " | ".join(json.dumps(c.value, ensure_ascii=False) for c in values)
+                lines.append(f"   {field_spec.name} [{', '.join(field_spec.modifiers)}]: {shown}")
     lines += ["", f"ATT&CK tags you may use: {', '.join(tags)}"]
     if queries:
         lines += ["", "Hunt queries the article gives (their logic may guide which values belong together):"]
@@ -190,20 +191,20 @@ class GroupRequest:
     """What the ``sigma`` call of one group sends: the messages and the answer schema built from its choices."""
 
     group: LogSourceGroup
-    choices: dict[str, list[ValueChoice]]
+    offers: list[ObservableChoices]
     tags: list[str]
     messages: list[dict[str, Any]]
     schema: dict[str, Any]
 
 
 def group_request(group: LogSourceGroup, ctx: RuleContext, queries: list[Observable]) -> GroupRequest | None:
-    """The request for ``group``; None when nothing in it names a value its log source's fields can match."""
-    choices = value_choices(group.spec, group.observables)
-    if not choices:
+    """The request for ``group``; None when none of its observables can make a specific selection."""
+    offers = observable_choices(group.spec, group.observables)
+    if not offers:
         return None
     tags = tag_choices(ctx.article, group.observables, group.spec)
-    prompt = group_prompt(group, choices, tags, title=ctx.title, url=ctx.reference, queries=queries)
-    return GroupRequest(group, choices, tags, _messages(prompt), answer_schema(group.spec, choices, tags))
+    prompt = group_prompt(group, offers, tags, title=ctx.title, url=ctx.reference, queries=queries)
+    return GroupRequest(group, offers, tags, _messages(prompt), answer_schema(group.spec, offers, tags))
 
 
 def usable_drafts(answer: Any, spec: LogSourceSpec) -> list[RuleDraft]:
