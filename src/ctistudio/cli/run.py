@@ -104,15 +104,14 @@ def print_run(view: RunView) -> None:
 
 async def run_and_watch(service: PipelineService, run_id: int, *, quiet: bool) -> RunView:
     """Wait for ``run_id`` while printing its progress; return its final view."""
-    runner = service.runner
-    sinks = getattr(runner, "sinks", None)
+    sinks = service.runner.sinks
     sink = progress_printer(run_id)
-    if sinks is not None and not quiet:
+    if not quiet:
         sinks.append(sink)
     try:
         await service.wait(run_id)
     finally:
-        if sinks is not None and sink in sinks:
+        if sink in sinks:
             sinks.remove(sink)
     return service.run_view(run_id)
 

@@ -177,11 +177,20 @@ async def execute_run(
 
 
 class Runner(Protocol):
-    """Where runs execute. ``submit`` returns at once; ``wait`` until the run has a final status."""
+    """Where runs execute. ``submit`` returns at once; ``wait`` until the run has a final status;
+    ``cancel`` stops a run this runner executes or follows; ``active`` lists those not finished in this
+    process. ``remote``: runs execute elsewhere (workers), so any run may be cancelled through it."""
+
+    remote: bool
+    sinks: list[ProgressSink]  # called with every event of the runs it waits for
 
     async def submit(self, run_id: int) -> None: ...
 
     async def wait(self, run_id: int) -> str: ...
+
+    async def cancel(self, run_id: int) -> None: ...
+
+    def active(self) -> list[int]: ...
 
     def subscribe(self) -> AsyncIterator[ProgressEvent]: ...
 
@@ -198,6 +207,8 @@ class InProcessRunner:
     its writes are fenced, like a worker's: a ``runs resume`` of a run that another process executes is
     refused with :class:`RunHeldElsewhere` instead of running it twice.
     """
+
+    remote = False  # runs execute in this process
 
     def __init__(self, deps: PipelineDeps, *, concurrency: int | None = None) -> None:
         self.deps = deps

@@ -172,6 +172,11 @@ class PipelineService:
     async def wait(self, run_id: int) -> str:
         return await self.runner.wait(run_id)
 
+    async def aclose(self) -> None:
+        """Stop the runs this process executes for the service (marked cancelled: they can be resumed)."""
+        for run_id in self.runner.active():
+            await self.runner.cancel(run_id)
+
     def events(self) -> AsyncIterator[ProgressEvent]:
         return self.runner.subscribe()
 
