@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from ctistudio import __version__
 from ctistudio.config import Settings, SettingsSource, load_settings
 from ctistudio.web.bench_views import BenchJobs
-from ctistudio.web.context import AppContext, Services
+from ctistudio.web.context import AppContext
 from ctistudio.web.errors import install_error_handlers
 from ctistudio.web.middleware import WebMiddleware
 from ctistudio.web.routes import ROUTERS
@@ -63,7 +63,6 @@ def create_app(
     *,
     store: Any = None,
     env_file: str | Path | None = ".env",
-    services: Services | None = None,
     bind_host: str | None = None,
 ) -> FastAPI:
     """Build the web app.
@@ -81,7 +80,7 @@ def create_app(
         version, saved = store.load_settings_overrides() if store is not None else (None, {})
         return version, {**explicit, **saved}
 
-    ctx = AppContext(SettingsSource(overrides, env_file=env_file), services, store=store, bind_host=bind_host)
+    ctx = AppContext(SettingsSource(overrides, env_file=env_file), store=store, bind_host=bind_host)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,6 +125,5 @@ def _page_globals(request: Request) -> dict[str, Any]:
         "csrf_token": session.csrf,
         "auth_enabled": ctx.auth.enabled,
         "user": session.user if session.user and ctx.sessions.valid(session) else None,
-        "services": ctx.services,
         "current_path": request.url.path,
     }

@@ -12,18 +12,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ctistudio import bench
+from ctistudio.bench import BenchReport
 from ctistudio.errors import CtiStudioError, InvalidInput, NotFound
 from ctistudio.web.context import AppContext
 
 log = logging.getLogger(__name__)
 TaskName = Literal["rank", "extract", "sigma", "chat"]
+ALL_TASKS: tuple[TaskName, ...] = ("rank", "extract", "sigma", "chat")
 RUN_ID = re.compile(r"^[0-9]{8}_[0-9]{6}(_[0-9]+)?$")
 
 
 class BenchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     providers: list[str] = Field(default_factory=list, max_length=10, description="Empty: every available one.")
-    tasks: list[TaskName] = Field(default_factory=lambda: ["rank", "extract", "sigma", "chat"], min_length=1)
+    tasks: list[TaskName] = Field(default_factory=lambda: list(ALL_TASKS), min_length=1)
     quick: bool = True
     repeat: int | None = Field(None, ge=1, le=20)
 
@@ -58,7 +61,6 @@ class BenchJobs:
     def start(self, ctx: AppContext, request: BenchRequest) -> BenchJob:
         if self._task is not None and not self._task.done():
             raise InvalidInput("a benchmark is running already", fix="Wait for it to finish (see its status).")
-        bench = ctx.services.require("bench")
         settings = ctx.settings()
         for name in request.providers:
             from ctistudio.web.providers_service import check_provider_name
@@ -93,7 +95,6 @@ class BenchJobs:
 
 
 def history(ctx: AppContext, limit: int = 50) -> list[BenchRunRow]:
-    bench = ctx.services.require("bench")
     rows = []
     for path in bench.list_reports(ctx.settings().log_dir)[:limit]:
         try:
@@ -116,8 +117,7 @@ def history(ctx: AppContext, limit: int = 50) -> list[BenchRunRow]:
     return rows
 
 
-def load(ctx: AppContext, run_id: str) -> Any:
-    bench = ctx.services.require("bench")
+def load(ctx: AppContext, run_id: str) -> BenchReport:
     if not RUN_ID.match(run_id):
         raise InvalidInput(f"{run_id!r} is not a benchmark run id", fix="Run ids look like 20260101_120000.")
     path = ctx.settings().log_dir / f"llm_benchmark_results_{run_id}.json"
@@ -126,7 +126,7 @@ def load(ctx: AppContext, run_id: str) -> Any:
     return bench.load_report(path)
 
 
-def table(ctx: AppContext, report: Any) -> tuple[list[str], list[list[Any]]]:
+def table(ctx: AppContext, report: BenchReport) -> tuple[list[str], list[list[Any]]]:
     from ctistudio.bench.report import SUMMARY_HEADER, summary_rows
 
     return SUMMARY_HEADER, summary_rows(report)

@@ -1,5 +1,8 @@
 """What the web app holds for its lifetime: the settings source, the gateway, health probes, services.
 
+The services (pipeline, RAG chat …) ship in the same package and are imported directly; the one thing an
+app may lack is a store (no database), which pages and endpoints report (:class:`ServiceMissing`, a 503).
+
 Built by :func:`ctistudio.web.app.create_app` (never at import time) and reached by routes through the
 ``Annotated`` dependencies of :mod:`ctistudio.web.deps`.
 """
@@ -7,15 +10,15 @@ Built by :func:`ctistudio.web.app.create_app` (never at import time) and reached
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
 
 from ctistudio.config import Settings, SettingsSource
 from ctistudio.llm import Gateway, Health
+from ctistudio.pipeline.novelty import load_novelty_judge
+from ctistudio.pipeline.service import PipelineService
+from ctistudio.rag import ChatService
+from ctistudio.store import Store
 from ctistudio.web.offload import BackgroundJobs, WorkerProcess
 from ctistudio.web.security import (
     AuthConfig,
@@ -28,50 +31,16 @@ from ctistudio.web.security import (
 
 log = logging.getLogger(__name__)
 
-# The services the pages sit on, by short name → module. A missing one is reported, never faked.
-SERVICE_MODULES: dict[str, str] = {
-    "store": "ctistudio.store",
-    "ingest": "ctistudio.ingest",
-    "pipeline": "ctistudio.pipeline",
-    "sigma": "ctistudio.sigma",
-    "rag": "ctistudio.rag",
-    "bench": "ctistudio.bench",
-}
+NO_STORE = "no database is configured (CTISTUDIO_DATABASE_URL, or the SQLite file under CTISTUDIO_DATA_DIR)"
 
 
 class ServiceMissing(Exception):
-    """A page or endpoint needs a service that is not installed in this build."""
+    """A page or endpoint needs what this app does not have (no store: no database is configured)."""
 
     def __init__(self, service: str, reason: str) -> None:
         super().__init__(f"{service}: {reason}")
         self.service = service
         self.reason = reason
-
-
-@dataclass
-class Services:
-    """Imports each service module once; remembers why one could not be imported."""
-
-    modules: dict[str, ModuleType] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def discover(cls) -> Services:
-        out = cls()
-        for name, module_name in SERVICE_MODULES.items():
-            try:
-                out.modules[name] = importlib.import_module(module_name)
-            except ImportError as exc:
-                out.missing[name] = f"{module_name} is not available in this build ({exc})"
-        return out
-
-    def available(self, name: str) -> bool:
-        return name in self.modules
-
-    def require(self, name: str) -> ModuleType:
-        if name not in self.modules:
-            raise ServiceMissing(name, self.missing.get(name, f"{name} is not available"))
-        return self.modules[name]
 
 
 class HealthCache:
@@ -110,19 +79,16 @@ class HealthCache:
 
 
 class AppContext:
-    """Per-app state. ``settings()`` is always current: a saved override is picked up without a restart."""
+    """Per-app state. ``settings()`` is always current: a saved override is picked up without a restart.
 
-    def __init__(
-        self,
-        source: SettingsSource,
-        services: Services | None = None,
-        *,
-        store: Any = None,
-        bind_host: str | None = None,
-    ) -> None:
+    The gateway, the pipeline service and the chat service follow the settings: each belongs to one
+    settings generation and is rebuilt when a saved change makes a new one. A pipeline service of an
+    earlier generation is kept only while runs it started are still going (they stay with it), then closed.
+    """
+
+    def __init__(self, source: SettingsSource, *, store: Store | None = None, bind_host: str | None = None) -> None:
         self.source = source
         self.store = store
-        self.services = services or Services.discover()
         first = source.get()
         self.auth = AuthConfig.from_settings(first)
         self.hosts = HostPolicy.from_settings(first, bind_host)
@@ -133,8 +99,9 @@ class AppContext:
         self._gateway: Gateway | None = None
         self._gateway_settings: Settings | None = None
         self._retired: list[Gateway] = []
-        self._pipelines: list[tuple[Settings, Any]] = []
-        self._chat: tuple[Settings, Any] | None = None
+        self._pipeline: tuple[Settings, PipelineService] | None = None
+        self._retired_pipelines: list[PipelineService] = []
+        self._chat: tuple[Settings, ChatService] | None = None
         self.background = BackgroundJobs()
         self.worker = WorkerProcess()
 
@@ -152,39 +119,35 @@ class AppContext:
             self._gateway_settings = current
         return self._gateway
 
-    def pipeline(self) -> Any:
-        """The pipeline service for the current settings; runs started earlier stay with their service."""
-        self.services.require("pipeline")
-        try:
-            from ctistudio.pipeline.novelty import load_novelty_judge
-            from ctistudio.pipeline.service import PipelineService
-        except ImportError as exc:
-            raise ServiceMissing("pipeline", f"this build has no pipeline service ({exc})") from exc
+    def pipeline(self) -> PipelineService:
+        """The pipeline service of the current settings generation (:class:`ServiceMissing` without a store)."""
         current = self.settings()
-        if not self._pipelines or self._pipelines[-1][0] is not current:
-            service = PipelineService(
-                current, self.require_store(), self.gateway(), novelty=load_novelty_judge(current)
-            )
-            self._pipelines.append((current, service))
-        return self._pipelines[-1][1]
+        if self._pipeline is None or self._pipeline[0] is not current:
+            store = self.require_store()
+            if self._pipeline is not None:
+                self._retired_pipelines.append(self._pipeline[1])
+            service = PipelineService(current, store, self.gateway(), novelty=load_novelty_judge(current))
+            self._pipeline = (current, service)
+            self.pipelines()  # drops the earlier generations that hold no runs
+        return self._pipeline[1]
 
-    def chat(self) -> Any:
-        """The RAG chat service for the current settings (ServiceMissing without ctistudio.rag)."""
-        chat_service = getattr(self.services.require("rag"), "ChatService", None)
-        if chat_service is None:
-            raise ServiceMissing("rag", "this build of ctistudio.rag has no chat service yet")
+    def chat(self) -> ChatService:
+        """The RAG chat service for the current settings (:class:`ServiceMissing` without a store)."""
         current = self.settings()
         if self._chat is None or self._chat[0] is not current:
-            self._chat = (current, chat_service(self.require_store(), self.gateway()))
+            self._chat = (current, ChatService(self.require_store(), self.gateway()))
         return self._chat[1]
 
-    def pipelines(self) -> list[Any]:
-        """Every pipeline service this app built (newest last): a run is cancelled where it runs."""
-        return [service for _, service in self._pipelines]
+    def pipelines(self) -> list[PipelineService]:
+        """The pipeline services that may hold runs (earlier generations first): a run is cancelled where it runs."""
+        # earlier generations are closed once the runs they started have ended (nothing else holds them)
+        self._retired_pipelines = [old for old in self._retired_pipelines if old.runner.active()]
+        current = [self._pipeline[1]] if self._pipeline is not None else []
+        return [*self._retired_pipelines, *current]
 
-    def require_store(self) -> Any:
+    def require_store(self) -> Store:
         if self.store is None:
-            raise ServiceMissing("store", self.services.missing.get("store", "no database is configured"))
+            raise ServiceMissing("store", NO_STORE)
         return self.store
 
     def settings_changed(self) -> None:
@@ -195,9 +158,9 @@ class AppContext:
     async def aclose(self) -> None:
         await self.background.aclose()
         await asyncio.to_thread(self.worker.close)
-        for _, service in self._pipelines:  # runs still going are marked cancelled (and can be resumed)
-            for run_id in getattr(service.runner, "active", list)():
-                await service.runner.cancel(run_id)
+        for service in self.pipelines():  # runs still going are marked cancelled (and can be resumed)
+            await service.aclose()
+        self._pipeline, self._retired_pipelines = None, []
         for gateway in [*self._retired, *([self._gateway] if self._gateway else [])]:
             try:
                 await gateway.aclose()

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctistudio.web.context import AppContext, ServiceMissing
+from ctistudio.ingest import IngestService
+from ctistudio.web.context import AppContext
 from ctistudio.web.offload import off_loop
 
 MAX_PASTE_CHARS = 2_000_000
@@ -41,12 +42,7 @@ class IngestResult(BaseModel):
     chat_index: str | None = None  # "indexed" or why chat cannot find the article yet
 
 
-def ingest_service(ctx: AppContext) -> Any:
-    ctx.services.require("ingest")
-    try:
-        from ctistudio.ingest import IngestService
-    except ImportError as exc:
-        raise ServiceMissing("ingest", f"this build has no ingest service ({exc})") from exc
+def ingest_service(ctx: AppContext) -> IngestService:
     return IngestService(ctx.require_store(), ctx.settings(), prepare=partial(_prepare, ctx))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ctistudio.pipeline.service import PipelineService
 from ctistudio.web.context import AppContext, ServiceMissing
 
 
@@ -44,8 +45,8 @@ class ArticlePipeline(BaseModel):
         return quotes
 
 
-def pipeline_service(ctx: AppContext) -> Any:
-    """The pipeline service for the current settings (built by the context; ServiceMissing without it)."""
+def pipeline_service(ctx: AppContext) -> PipelineService:
+    """The pipeline service for the current settings (built by the context; ServiceMissing without a store)."""
     return ctx.pipeline()
 
 

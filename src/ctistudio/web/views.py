@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ctistudio.web.context import AppContext, ServiceMissing
+from ctistudio.web.context import NO_STORE, AppContext, ServiceMissing
 
 
 class Unavailable(BaseModel):
@@ -36,9 +36,8 @@ def dashboard(ctx: AppContext) -> DashboardSummary:
         if queue.pop("available", False):
             summary.counts.update({f"rules {k}": v for k, v in queue.items() if k in ("queued", "approved")})
     summary.recent_runs = recent_runs(ctx)
-    for name in ("store", "ingest", "pipeline", "sigma", "rag", "bench"):
-        if not ctx.services.available(name):
-            summary.missing.append(Unavailable(what=name, reason=ctx.services.missing[name]))
+    if ctx.store is None:
+        summary.missing.append(Unavailable(what="store", reason=NO_STORE))
     return summary
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from ctistudio.web.context import NO_STORE
 from ctistudio.web.deps import CtxDep, SessionDep, require_user
 from ctistudio.web.errors import NotAuthenticated
 from ctistudio.web.providers_service import ProviderStatus, list_providers
@@ -67,7 +68,7 @@ def _may_see_details(request: Request, ctx: CtxDep, session: Any) -> bool:
 
 def _database(ctx: CtxDep) -> Component:
     if ctx.store is None:
-        return Component(ok=False, detail=ctx.services.missing.get("store", "no store in this build"))
+        return Component(ok=False, detail=NO_STORE)
     try:
         revision = ctx.store.schema_revision()
     except Exception as exc:  # a probe reports failures, it does not raise them

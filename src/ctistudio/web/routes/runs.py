@@ -48,7 +48,7 @@ class RunStarted(BaseModel):
 async def _cancel(ctx: CtxDep, run_id: int) -> str:
     for service in ctx.pipelines():
         # in this process, or on workers (CTISTUDIO_BROKER_URL): the worker stops at its next write
-        if run_id in service.runner.active() or getattr(service.runner, "remote", False):
+        if run_id in service.runner.active() or service.runner.remote:
             await service.runner.cancel(run_id)
     return ctx.pipeline().run_view(run_id).status
 
@@ -85,7 +85,7 @@ async def run_events(ctx: CtxDep, run_id: RunId) -> StreamingResponse:
     first = service.run_view(run_id)  # 404 before the stream starts
 
     async def frames() -> AsyncIterator[str]:
-        view, seen = first, {}
+        view, seen = first, dict[str, str]()
         yield _sse("run", view.model_dump(mode="json"))
         while True:
             for step in view.steps:

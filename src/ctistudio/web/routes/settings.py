@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ctistudio.web import settings_service as service
-from ctistudio.web.context import AppContext
+from ctistudio.web.context import NO_STORE, AppContext
 from ctistudio.web.deps import PROTECTED, CtxDep
 
 router = APIRouter(prefix="/api", tags=["settings"], dependencies=PROTECTED)
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api", tags=["settings"], dependencies=PROTECTED)
 def current_view(ctx: AppContext) -> service.SettingsView:
     if ctx.store is None:
         saved: dict = {}
-        saving = (False, ctx.services.missing.get("store", "no database: saving needs the store"))
+        saving = (False, f"saving needs the store: {NO_STORE}")
     else:
         saved = ctx.store.load_settings_overrides()[1]
         saving = (True, f"saved in {ctx.store.safe_url()}; applies to every process without restart")
