@@ -17,13 +17,15 @@ from ctistudio.llm.errors import AuthenticationFailed, LLMError, PlatformUnsuppo
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.types import ChatRequest, Message, ModelInfo, Task
 
+Level = Literal["error", "warning", "info"]
+
 
 class Check(BaseModel):
     name: str
     ok: bool
     detail: str
     fix: str | None = None
-    level: Literal["error", "warning", "info"] = "error"  # a failed "warning" does not fail the report
+    level: Level = "error"  # a failed "warning" does not fail the report
 
 
 class ConnectionReport(BaseModel):
@@ -33,8 +35,8 @@ class ConnectionReport(BaseModel):
     checks: list[Check] = Field(default_factory=list)
     duration_s: float = 0.0
 
-    def add(self, name: str, ok: bool, detail: str, fix: str | None = None, level: str = "error") -> Check:
-        check = Check(name=name, ok=ok, detail=detail, fix=None if ok else fix, level=level)  # type: ignore[arg-type]
+    def add(self, name: str, ok: bool, detail: str, fix: str | None = None, level: Level = "error") -> Check:
+        check = Check(name=name, ok=ok, detail=detail, fix=None if ok else fix, level=level)
         self.checks.append(check)
         return check
 

@@ -20,6 +20,8 @@ the fallback chain; ``ContextOverflow`` is re-budgeted once or moves to a provid
 
 from __future__ import annotations
 
+from typing import Any
+
 from ctistudio.errors import CtiStudioError
 
 
@@ -71,7 +73,7 @@ class RateLimited(ProviderError):
 
     transient = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -79,7 +81,7 @@ class RateLimited(ProviderError):
 class ModelNotLoaded(ProviderError):
     """The named model is unknown to the server or not loaded."""
 
-    def __init__(self, message: str, *, model: str | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, model: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.model = model
 
@@ -98,7 +100,7 @@ class ContextOverflow(ProviderError):
         prompt_tokens: int | None = None,
         context_length: int | None = None,
         model: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
         self.prompt_tokens = prompt_tokens

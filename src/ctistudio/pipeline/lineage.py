@@ -142,7 +142,8 @@ def _tree_pairs(article: str, block: list[tuple[int, str, int, int, bool]]) -> l
     shallowest = min(line[0] for line in block)
     if len({line[0] for line in block}) < 2 or not all(line[4] for line in block if line[0] > shallowest):
         return []
-    found, stack = [], []
+    found: list[Candidate] = []
+    stack: list[tuple[int, str, int, int, bool]] = []
     for line in block:
         while stack and stack[-1][0] >= line[0]:
             stack.pop()

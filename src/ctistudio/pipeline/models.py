@@ -18,7 +18,7 @@ def band_for(score: int) -> Band:
     """The band of a 1–10 huntability score: 1–2 none, 3–4 low, 5–6 moderate, 7–8 high, 9–10 excellent."""
     return ("none", "none", "low", "low", "moderate", "moderate", "high", "high", "excellent", "excellent")[
         max(1, min(10, score)) - 1
-    ]  # type: ignore[return-value]
+    ]
 
 
 # -- extract --------------------------------------------------------------------------------------------

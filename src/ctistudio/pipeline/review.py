@@ -6,6 +6,7 @@ approved rules as YAML files or one zip, convert a rule to Splunk or Elastic que
 
 from __future__ import annotations
 
+import builtins  # ReviewQueue.list shadows the built-in in the class body's annotations
 import re
 import zipfile
 from datetime import datetime
@@ -136,7 +137,7 @@ class ReviewQueue:
                 set_rule_novelty(session, rule_id, verdict.verdict, [m.model_dump() for m in verdict.top])
             return rule_view(updated, with_yaml=True)
 
-    def _approved(self, rule_ids: list[int] | None) -> list[SigmaRule]:
+    def _approved(self, rule_ids: builtins.list[int] | None) -> builtins.list[SigmaRule]:
         with self.store.session() as session:
             if rule_ids:
                 rules = [get_rule(session, i) for i in rule_ids]
@@ -149,7 +150,7 @@ class ReviewQueue:
                 return rules
             return list_rules(session, queued_only=False, review_state="approved", limit=100_000)
 
-    def export(self, destination: Path, *, rule_ids: list[int] | None = None) -> list[str]:
+    def export(self, destination: Path, *, rule_ids: builtins.list[int] | None = None) -> builtins.list[str]:
         """Write the approved rules as ``.yml`` files into a folder, or into a ``.zip`` when it ends so."""
         rules = self._approved(rule_ids)
         if not rules:

@@ -217,8 +217,8 @@ class ChatService:
             if answer.no_material and thread is not None:  # no model was asked: the thread is still current
                 save_thread(self.store, session_id, thread.model_copy(update={"message_id": message_id}))
             else:
-                previous = thread if answer.continued_thread else None
-                save_thread(self.store, session_id, next_state(previous, answer, chosen, message_id))
+                kept = thread if answer.continued_thread else None
+                save_thread(self.store, session_id, next_state(kept, answer, chosen, message_id))
         reply = ChatReply(session_id=session_id, message_id=message_id, answer=answer)
         yield ChatEvent(type="done", data=reply.model_dump(mode="json"))
 

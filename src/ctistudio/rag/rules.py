@@ -87,7 +87,8 @@ def rule_document_text(rule: dict[str, Any]) -> str:
 
 
 def _doc_from_rule(rule: dict[str, Any], *, key: str, kind: str, path: str | None, db_id: int | None) -> RuleDoc:
-    logsource = rule.get("logsource") if isinstance(rule.get("logsource"), dict) else {}
+    found = rule.get("logsource")
+    logsource: dict[str, Any] = found if isinstance(found, dict) else {}
     return RuleDoc(
         key=key,
         kind=kind,

@@ -136,7 +136,7 @@ def iter_chunk_vectors(
             .order_by(Chunk.id)
             .limit(batch)
         )
-        rows = [(int(r[0]), int(r[1]), bytes(r[2])) for r in session.execute(query)]
+        rows = [(int(r[0]), int(r[1]), bytes(r[2] or b"")) for r in session.execute(query)]
         if not rows:
             return
         yield rows

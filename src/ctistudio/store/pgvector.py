@@ -179,7 +179,9 @@ def _copy_rows(connection: Connection, model_key: str, rows: list[tuple[int, int
     tuples["dims"] = dims
     tuples["vector"] = np.frombuffer(blobs, dtype="<f4").reshape(len(rows), dims)
     statement = "COPY chunk_vectors_load (chunk_id, article_id, model_key, embedding) FROM STDIN (FORMAT BINARY)"
-    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:  # psycopg 3
+    driver = connection.connection.driver_connection
+    assert driver is not None  # a live psycopg 3 connection
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(_COPY_HEADER + tuples.tobytes() + _COPY_TRAILER)
 
 

@@ -176,7 +176,7 @@ def list_source_checks(session: Session, source_id: str, *, limit: int = 20) -> 
 
 def article_counts_by_source(session: Session) -> dict[str, int]:
     query = select(Article.source_id, func.count()).where(Article.source_id.is_not(None)).group_by(Article.source_id)
-    return {source_id: int(count) for source_id, count in session.execute(query)}
+    return {str(source_id): int(count) for source_id, count in session.execute(query)}
 
 
 def _definition_fields(definition: SourceDefinition) -> dict[str, Any]:

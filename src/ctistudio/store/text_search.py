@@ -127,10 +127,10 @@ def ensure_chunk_text_index(engine: Engine) -> None:
                     connection.execute(text(statement))
         elif connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(7461)"))  # one process creates the triggers
-            present = connection.execute(
+            triggers = connection.execute(
                 text("SELECT 1 FROM pg_trigger WHERE tgname = 'chunk_text_search_write' AND NOT tgisinternal")
             ).scalar()
-            if not present:
+            if not triggers:
                 for statement in _PG_DDL:
                     connection.execute(text(statement))
                 connection.execute(text(_PG_FILL))
