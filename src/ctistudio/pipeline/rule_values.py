@@ -337,7 +337,7 @@ def observable_choices(spec: LogSourceSpec, observables: Sequence[Observable]) -
     A selection takes its values from ONE observable, so its items describe one event: a registry value's
     path with that value's data, a program with its own arguments — never one observable's path with
     another's data."""
-    out = []
+    out: list[ObservableChoices] = []
     for index, o in enumerate(observables):
         values: dict[tuple[str, str], ValueChoice] = {}
         for choice in sorted(observable_values(spec, o, index), key=lambda c: -c.weight):
