@@ -258,8 +258,8 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url_list(cls, value: str | None, info: Any) -> str | None:
         """One URL or several, comma-separated (one inference host each); each must be http(s)."""
-        if not url_list(value) and info.field_name == "openai_compat_url":
-            return None  # unset: no such server
+        if not url_list(value) and cls.model_fields[info.field_name].default is None:
+            return None  # an optional server's URL, unset: no such server
         urls = url_list(value)
         wrong = [url for url in urls if not re.match(r"^https?://[^\s/]+", url)]
         if not urls or wrong:
