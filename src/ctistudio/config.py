@@ -25,7 +25,7 @@ from ctistudio.errors import ConfigurationError
 # themselves are described in ctistudio.llm.providers.specs (which this module, below llm, cannot import);
 # tests/test_architecture.py keeps these two lists equal to the specs.
 ProviderName = Literal[
-    "auto", "mlx", "llamacpp", "lmstudio", "ollama", "openai", "anthropic", "openai_compat", "embedded"
+    "auto", "mlx", "llamacpp", "lmstudio", "ollama", "openai", "anthropic", "openai_compat", "vllm", "embedded"
 ]
 EmbeddingProviderName = Literal["auto", "embedded", "lmstudio", "openai", "ollama", "llamacpp", "openai_compat"]
 
@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     openai_compat_model: str | None = Field(None, validation_alias=_env("CTISTUDIO_OPENAI_COMPAT_MODEL"))
     openai_compat_api_key: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_OPENAI_COMPAT_API_KEY"))
 
+    # -- vLLM: an OpenAI-compatible server under its own name (docs/gateway.md, "Adding a backend") ----
+    vllm_url: str | None = Field(None, validation_alias=_env("CTISTUDIO_VLLM_URL"))
+    vllm_model: str | None = Field(None, validation_alias=_env("CTISTUDIO_VLLM_MODEL"))
+    vllm_api_key: SecretStr | None = Field(None, validation_alias=_env("CTISTUDIO_VLLM_API_KEY"))
+
     # -- embedded engine and models --------------------------------------------------------------
     embedded: bool = Field(True, validation_alias=_env("CTISTUDIO_EMBEDDED"))
     embedded_model: str = Field("qwen2.5-coder-0.5b-instruct-q4", validation_alias=_env("CTISTUDIO_EMBEDDED_MODEL"))
@@ -254,7 +259,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     # Every way a URL enters (env, .env, the Settings page, ``ctistudio init``) passes these validators.
-    @field_validator("lmstudio_api_url", "llamacpp_server_url", "ollama_url", "openai_compat_url")
+    @field_validator("lmstudio_api_url", "llamacpp_server_url", "ollama_url", "openai_compat_url", "vllm_url")
     @classmethod
     def _http_url_list(cls, value: str | None, info: Any) -> str | None:
         """One URL or several, comma-separated (one inference host each); each must be http(s)."""

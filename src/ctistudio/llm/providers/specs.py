@@ -176,6 +176,9 @@ SPECS: tuple[ProviderSpec, ...] = (
         key_setting="openai_compat_api_key",
         embedding_rank=2,
     ),
+    openai_compatible_server(
+        "vllm", group="vLLM", url_setting="vllm_url", model_setting="vllm_model", key_setting="vllm_api_key"
+    ),
     ProviderSpec(
         name="openai",
         group="Cloud",
