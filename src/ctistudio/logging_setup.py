@@ -11,6 +11,23 @@ _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _configured = False
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A console handler that writes to whatever ``sys.stderr`` is *now*: a handler holding the stream of the
+    moment it was made writes into a closed file once that stream is swapped out and closed (test runners,
+    embedding applications)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 def configure_logging(log_dir: Path, level: str = "INFO", *, stderr_level: str = "WARNING") -> None:
     """Send log records to stderr (``stderr_level`` and above) and to ``log_dir/ctistudio.log`` (``level``).
 
@@ -21,7 +38,7 @@ def configure_logging(log_dir: Path, level: str = "INFO", *, stderr_level: str =
     if _configured:
         return
     root.setLevel(logging.DEBUG)
-    console = logging.StreamHandler(sys.stderr)
+    console = _CurrentStderr()
     console.setLevel(stderr_level)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(console)

@@ -20,7 +20,7 @@ async def web(store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(env_file=None)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield client
 
 
@@ -72,7 +72,7 @@ async def test_publish_from_the_queue_page_and_the_api(web, approved_run: int, r
     assert 'hx-post="/queue/publish"' in page and 'id="publish-button"' in page
     csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
 
-    browser = {"X-CSRF-Token": csrf, "Origin": "http://testserver"}
+    browser = {"X-CSRF-Token": csrf, "Origin": "http://127.0.0.1"}
     published = await web.post(
         "/queue/publish",
         data={"repo": str(repo), "branch": "", "pr": "", "project": ""},

@@ -12,6 +12,7 @@ of every answer must render and pass pySigma validation with zero errors.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import jsonschema
@@ -33,8 +34,8 @@ FACTS = RuleFacts("0b6f4c1e-2f7a-4c55-9d1e-6a2b3c4d5e6f", "https://example.org/r
 # Characters that break naive YAML or Sigma writers, plus any printable Unicode.
 _NASTY = st.sampled_from(list("\\*?'\":#&!|>%@`{}[],-\t\n\r\x00\x1b \u2028éß"))
 _LONG_PROSE = (
-    "Detects: rundll32 -> comsvcs.dll, MiniDump #lsass 'quoted' \"double\" {brace} [list] & *wild? \\path ",
-    "- starts like a list item\nand spans\tlines\u2028with odd breaks: ",
+    "Detects: rundll32 -> comsvcs.dll, MiniDump #lsass 'quoted' {brace} [list] & *wild? /path %TEMP% ",
+    "- starts like a list item\tand spans\u2028with odd breaks\x0b\x1b: ",
     "é ß 日本語 \U0001f600 % @ ` | > ! ",
 )
 _TEXT = st.text(alphabet=st.one_of(_NASTY, st.characters(blacklist_categories=("Cs",))), min_size=1, max_size=40)
@@ -50,12 +51,14 @@ def schema_strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.sampled_from(schema["enum"])
     kind = schema.get("type")
     if kind == "string":
-        # Free prose (title, description, false positives): any short text, or a long one full of what YAML
-        # and Sigma treat specially. Drawing every character of long strings would make each example 10x slower
-        # without reaching another branch of the renderer.
-        limit = schema.get("maxLength", 300)
+        # Free prose (title, description, false positives): any short text the schema's pattern allows, or a
+        # long one full of what YAML and Sigma treat specially. Drawing every character of long strings would
+        # make each example 10x slower without reaching another branch of the renderer.
+        pattern = re.compile(schema["pattern"])
+        limit = int(re.search(r"\{0,(\d+)\}", schema["pattern"]).group(1))  # type: ignore[union-attr]
         long = [(text * (limit // len(text) + 1))[:limit] for text in _LONG_PROSE]
-        return st.one_of(st.text(max_size=min(limit, 40)), st.sampled_from(long))
+        short = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=min(limit, 40))
+        return st.one_of(short, st.sampled_from(long)).filter(lambda text: pattern.fullmatch(text) is not None)
     if kind == "array":
         items = schema_strategy(schema["items"])
         return st.lists(items, min_size=schema.get("minItems", 0), max_size=schema.get("maxItems", 5))

@@ -83,6 +83,12 @@ def _selection_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str
     }
 
 
+def _prose(limit: int) -> dict[str, Any]:
+    """A prose string: bounded, and without backslashes, quotes or line breaks — small models that start
+    quoting a Windows path in a description can loop on escaped backslashes until the token budget."""
+    return {"type": "string", "pattern": f'^[^\\\\"\\n]{{0,{limit}}}$'}
+
+
 def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: list[str]) -> dict[str, Any]:
     """The JSON Schema of a Sigma answer for one log-source group (``offers``: one observable at least).
 
@@ -92,15 +98,15 @@ def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: li
     rule = {
         "type": "object",
         "properties": {
-            "title": {"type": "string", "maxLength": 100},
-            "description": {"type": "string", "maxLength": 240},
+            "title": _prose(80),
+            "description": _prose(200),
             "tags": {"type": "array", "items": {"enum": tags}, "maxItems": 4},
             "level": {"enum": list(LEVELS)},
             "selections": {"type": "array", "items": selection, "minItems": 1, "maxItems": MAX_SELECTIONS},
             "match": {"enum": ["all", "any"]},
             "falsepositives": {
                 "type": "array",
-                "items": {"type": "string", "maxLength": 80},
+                "items": _prose(80),
                 "minItems": 1,
                 "maxItems": 2,
             },
