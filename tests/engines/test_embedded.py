@@ -31,7 +31,7 @@ async def test_a_user_who_configured_nothing_gets_answers(qwen_path):
         result = await gateway.chat("Answer with one word: what is the capital of France?", max_tokens=8)
         provider = gateway.provider("embedded")
     assert result.provider == "embedded" and result.model == DEFAULT_CHAT_MODEL and "paris" in result.text.lower()
-    assert result.fit.context_length == N_CTX  # unified KV cache: each request may use the whole window
+    assert result.fit.context_length == N_CTX  # each slot has a window of its own
     assert isinstance(provider, EmbeddedProvider) and provider.engine is not None
     assert provider.engine.url.startswith("http://127.0.0.1:")
 
@@ -93,10 +93,25 @@ async def test_default_embeddings_are_the_embedded_minilm(qwen_path):
     assert len(result.vectors) == 2
 
 
+async def test_each_slot_has_the_whole_window(qwen_path):
+    """Two concurrent prompts of ~1,100 tokens each fit a 2,048-token window each; a KV cache of 2,048 shared
+    by the slots failed both with "Context size has been exceeded"."""
+    import asyncio
+
+    settings = settings_with(qwen_path.parent.parent, llm_provider="embedded")
+    notes = [f"Note {i}: the host ran rundll32.exe comsvcs.dll MiniDump on lsass at step {i}." for i in range(60)]
+    async with Gateway(settings) as gateway:
+        prompts = [f"Reader {who}. " + " ".join(notes) + " How many notes? One number." for who in ("A", "B")]
+        sizes = [await gateway.count_tokens(p, provider="embedded") for p in prompts]
+        assert all(1000 < size < N_CTX - 100 for size in sizes) and sum(sizes) > N_CTX
+        answers = await asyncio.gather(*(gateway.chat(p, max_tokens=8) for p in prompts))
+    assert all(answer.provider == "embedded" and answer.text for answer in answers)
+
+
 def test_engine_reports_its_settings(qwen_path):
     engine = EmbeddedLlamaServer.shared(qwen_path, n_ctx=N_CTX, slots=2, threads=2, alias=DEFAULT_CHAT_MODEL)
     assert engine is EmbeddedLlamaServer.shared(qwen_path, n_ctx=N_CTX, slots=2, threads=2, alias="other")
-    assert (engine.n_ctx, engine.slots) == (N_CTX, 2) and engine.load_seconds > 0
+    assert (engine.window, engine.n_ctx, engine.slots) == (N_CTX, 2 * N_CTX, 2) and engine.load_seconds > 0
 
 
 async def test_connection_report_says_which_setting_widens_the_window(qwen_path):

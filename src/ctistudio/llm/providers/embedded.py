@@ -83,19 +83,29 @@ class EmbeddedLlamaServer:
         self._server: Any = xllamacpp.Server(params)
         self.url = f"http://127.0.0.1:{params.port}"
         self.model_path = model_path
-        self.n_ctx = n_ctx
+        self.n_ctx = n_ctx  # the whole KV cache
         self.slots = slots
+        self.window = n_ctx if kv_unified else n_ctx // slots  # the tokens one request may use
         self.load_seconds = time.perf_counter() - started
         log.info("embedded engine: %s loaded in %.1fs at %s", model_path.name, self.load_seconds, self.url)
 
     @classmethod
     def shared(cls, model_path: Path, *, n_ctx: int, slots: int, threads: int, alias: str) -> EmbeddedLlamaServer:
-        """The process's engine for these settings, started on first call (blocking: load takes ~1–3 s)."""
+        """The process's engine for these settings, started on first call (blocking: load takes ~1–3 s).
+
+        ``n_ctx`` is the window of *each* request: the engine gets ``n_ctx * slots`` tokens of KV cache, one
+        ``n_ctx`` per slot. A unified cache of ``n_ctx`` shared by the slots let two concurrent extraction
+        prompts of ~4k tokens each fail together with "Context size has been exceeded" mid-answer, although
+        each fitted the window the router budgets for (the 0.5B model's KV cache is ~12 KB per token, so the
+        second window costs ~100 MB).
+        """
         key = (str(model_path), n_ctx, slots, threads)
         with cls._lock:
             engine = cls._shared.get(key)
             if engine is None:
-                engine = cls(model_path, n_ctx=n_ctx, slots=slots, threads=threads, alias=alias)
+                engine = cls(
+                    model_path, n_ctx=n_ctx * slots, slots=slots, threads=threads, alias=alias, kv_unified=False
+                )
                 cls._shared[key] = engine
             return engine
 
