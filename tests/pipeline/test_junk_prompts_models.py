@@ -81,7 +81,7 @@ def test_prompts_are_versioned_files_with_a_content_hash():
     assert rank.version >= 1 and rank.ref.startswith(f"rank@{rank.version}#")
     assert "huntability" in rank.body.lower()
     refs = prompt_versions(["rank", "extract_cmdline", "sigma_generate"])
-    assert len(set(refs.values())) == 3 and refs["sigma_generate"].startswith("sigma_generate@3#")
+    assert len(set(refs.values())) == 3 and refs["sigma_generate"].startswith("sigma_generate@4#")
 
 
 def test_bands_and_answer_schemas_are_small_grammars():

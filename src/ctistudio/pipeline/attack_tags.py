@@ -95,10 +95,13 @@ def techniques_shown(observables: Iterable[Observable], spec: LogSourceSpec) -> 
 
 
 def tag_choices(article: str, observables: Sequence[Observable], spec: LogSourceSpec) -> list[str]:
-    """The tags a rule for this group may carry: techniques shown and named, their tactics, the default."""
+    """The tags a model may choose for this group's rules: the techniques shown and named, or the group's
+    default tactic when there are none. Tactics are not offered: the renderer adds each technique's tactics
+    (:func:`with_tactics`), and a small model given them spent its tag budget on tactics."""
     techniques = techniques_shown(observables, spec) + [t for t in techniques_named(article)]
-    techniques = list(dict.fromkeys(techniques))[:40]
-    return with_tactics([technique_tag(t) for t in techniques] + [f"attack.{spec.tactic}"])
+    known = attack_catalog().technique_tactics
+    tags = [technique_tag(t) for t in dict.fromkeys(techniques) if t.upper() in known][:40]
+    return tags or [f"attack.{spec.tactic}"]
 
 
 def with_tactics(tags: Iterable[str]) -> list[str]:

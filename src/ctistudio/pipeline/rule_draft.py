@@ -2,7 +2,7 @@
 
 The model no longer writes YAML. It fills :func:`answer_schema`, which the server enforces while decoding
 (llama.cpp / LM Studio grammars, OpenAI structured output, Anthropic tool input): free text only where a
-rule needs prose (title, description, false positives), and everything that makes a rule valid or grounded
+rule needs prose (title, description), and everything that makes a rule valid or grounded
 chosen from enums built by code — ATT&CK tags that exist, the level, and detection selections. A selection
 names the observable it is built from (one ``anyOf`` branch per observable), and its items take a field of the
 log source that this observable offers a value for, a modifier that field takes, and values of that observable
@@ -27,6 +27,16 @@ MAX_SELECTIONS = 3
 MAX_ITEMS = 4
 MAX_VALUES = 4
 
+# What may match a rule besides the attack, in SigmaHQ's words; the log source's own case comes first. Chosen,
+# not written: small models wrote a program name or the end of the JSON into this string.
+FALSE_POSITIVES = (
+    "Legitimate administrative activity",
+    "Software installation or update",
+    "Management, monitoring or backup software",
+    "Authorised security testing",
+    "Unknown",
+)
+
 Level = Literal["informational", "low", "medium", "high", "critical"]
 
 
@@ -50,10 +60,14 @@ class RuleDraft(BaseModel):
 
 
 def _item_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str, Any]:
-    """An item of a selection built from ``offer``: one of its fields, a modifier that field takes, its values."""
+    """An item of a selection built from ``offer``: one of its fields, a modifier that field takes, its values.
+
+    Every array is at most as long as what it can hold without repeating: a small model fills an array to its
+    ``maxItems`` with the same value again (servers do not enforce ``uniqueItems``), which cost most of the
+    answer's tokens when a field with one value allowed four."""
     branches = []
     for field_spec in spec.fields:
-        values = [c.value for c in offer.of(field_spec.name)]
+        values = list(dict.fromkeys(c.value for c in offer.of(field_spec.name)))
         if not values:
             continue
         branches.append(
@@ -62,7 +76,12 @@ def _item_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str, Any
                 "properties": {
                     "field": {"const": field_spec.name},
                     "modifier": {"enum": list(field_spec.modifiers)},
-                    "values": {"type": "array", "items": {"enum": values}, "minItems": 1, "maxItems": MAX_VALUES},
+                    "values": {
+                        "type": "array",
+                        "items": {"enum": values},
+                        "minItems": 1,
+                        "maxItems": min(MAX_VALUES, len(values)),
+                    },
                 },
                 "required": ["field", "modifier", "values"],
                 "additionalProperties": False,
@@ -71,12 +90,21 @@ def _item_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str, Any
     return {"anyOf": branches} if len(branches) > 1 else branches[0]
 
 
+def _fields_offered(spec: LogSourceSpec, offer: ObservableChoices) -> int:
+    return sum(1 for field_spec in spec.fields if offer.of(field_spec.name))
+
+
 def _selection_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
             "observable": {"const": offer.number},
-            "items": {"type": "array", "items": _item_schema(spec, offer), "minItems": 1, "maxItems": MAX_ITEMS},
+            "items": {
+                "type": "array",
+                "items": _item_schema(spec, offer),
+                "minItems": 1,
+                "maxItems": min(MAX_ITEMS, _fields_offered(spec, offer)),
+            },
         },
         "required": ["observable", "items"],
         "additionalProperties": False,
@@ -89,24 +117,29 @@ def _prose(limit: int) -> dict[str, Any]:
     return {"type": "string", "pattern": f'^[^\\\\"\\n]{{0,{limit}}}$'}
 
 
+def false_positive_choices(spec: LogSourceSpec) -> list[str]:
+    return list(dict.fromkeys([spec.falsepositive, *FALSE_POSITIVES]))
+
+
 def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: list[str]) -> dict[str, Any]:
     """The JSON Schema of a Sigma answer for one log-source group (``offers``: one observable at least).
 
     A selection names the observable it is built from, and its items may only use that observable's values."""
     branches = [_selection_schema(spec, offer) for offer in offers]
+    most = min(MAX_RULES, MAX_SELECTIONS, len(offers))  # a rule, or a selection, per observable at most
     selection = {"anyOf": branches} if len(branches) > 1 else branches[0]
     rule = {
         "type": "object",
         "properties": {
             "title": _prose(80),
             "description": _prose(200),
-            "tags": {"type": "array", "items": {"enum": tags}, "maxItems": 4},
+            "tags": {"type": "array", "items": {"enum": tags}, "maxItems": min(4, len(tags))},
             "level": {"enum": list(LEVELS)},
-            "selections": {"type": "array", "items": selection, "minItems": 1, "maxItems": MAX_SELECTIONS},
+            "selections": {"type": "array", "items": selection, "minItems": 1, "maxItems": most},
             "match": {"enum": ["all", "any"]},
             "falsepositives": {
                 "type": "array",
-                "items": _prose(80),
+                "items": {"enum": false_positive_choices(spec)},
                 "minItems": 1,
                 "maxItems": 2,
             },
@@ -116,10 +149,23 @@ def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: li
     }
     return {
         "type": "object",
-        "properties": {"rules": {"type": "array", "items": rule, "minItems": 1, "maxItems": MAX_RULES}},
+        "properties": {"rules": {"type": "array", "items": rule, "minItems": 1, "maxItems": most}},
         "required": ["rules"],
         "additionalProperties": False,
     }
+
+
+def _distinct(selections: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """Each selection once (a small model repeats a selection it already wrote)."""
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for items in selections:
+        key = repr(
+            sorted(
+                (str(i.get("field")), str(i.get("modifier")), sorted(map(str, i.get("values") or []))) for i in items
+            )
+        )
+        seen.setdefault(key, items)
+    return list(seen.values())
 
 
 def drafts_from_answer(answer: dict[str, Any]) -> list[RuleDraft]:
@@ -132,6 +178,6 @@ def drafts_from_answer(answer: dict[str, Any]) -> list[RuleDraft]:
         chosen = rule.get("selections") or []
         sources = {selection.get("observable") for selection in chosen}
         match = rule.get("match", "all") if len(sources) <= 1 else "any"
-        selections = [selection.get("items") or [] for selection in chosen]
+        selections = _distinct([selection.get("items") or [] for selection in chosen])
         drafts.append(RuleDraft.model_validate({**rule, "selections": selections, "match": match}))
     return drafts

@@ -142,6 +142,21 @@ def default_title(draft: RuleDraft, spec: LogSourceSpec) -> str:
     return _prose(text, TITLE_CHARS)
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _title(draft: RuleDraft, spec: LogSourceSpec, article_title: str) -> str:
+    """The model's title, unless it is empty or only repeats (part of) the article's title — small models
+    copy the title given in the prompt, which makes every rule of a run look the same: then a title from what
+    the rule matches."""
+    title = _prose(draft.title, TITLE_CHARS)
+    mine, article = _words(title), _words(article_title)
+    if not mine or mine in article:
+        return default_title(draft, spec)
+    return title
+
+
 def render_rule(
     draft: RuleDraft, spec: LogSourceSpec, facts: RuleFacts, *, article_title: str
 ) -> dict[str, Any] | None:
@@ -149,7 +164,7 @@ def render_rule(
     detection = render_detection(draft, spec)
     if detection is None:
         return None
-    title = _prose(draft.title, TITLE_CHARS) or default_title(draft, spec)
+    title = _title(draft, spec, article_title)
     description = _prose(draft.description, DESCRIPTION_CHARS)
     if len(description) < 16:
         description = _prose(f"Detects behaviour described in the report '{article_title}'.", DESCRIPTION_CHARS)

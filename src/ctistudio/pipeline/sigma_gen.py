@@ -30,7 +30,7 @@ from ctistudio.llm import Gateway, LLMError
 from ctistudio.pipeline.attack_tags import tag_choices
 from ctistudio.pipeline.models import GeneratedRule, Observable, RuleIssue
 from ctistudio.pipeline.prompts import load_prompt
-from ctistudio.pipeline.rule_draft import RuleDraft, answer_schema, drafts_from_answer
+from ctistudio.pipeline.rule_draft import RuleDraft, answer_schema, drafts_from_answer, false_positive_choices
 from ctistudio.pipeline.rule_floor import floor_drafts
 from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
 from ctistudio.pipeline.rule_values import ObservableChoices, observable_choices
@@ -136,6 +136,7 @@ def group_prompt(
                 shown = " | ".join(json.dumps(c.value, ensure_ascii=False) for c in values)
                 lines.append(f"   {field_spec.name} [{', '.join(field_spec.modifiers)}]: {shown}")
     lines += ["", f"ATT&CK tags you may use: {', '.join(tags)}"]
+    lines.append(f"False positives you may name: {'; '.join(false_positive_choices(group.spec))}")
     if queries:
         lines += ["", "Hunt queries the article gives (their logic may guide which values belong together):"]
         lines += [f"- ({q.attributes.get('language', 'query')}) {' '.join(q.value.split())[:300]}" for q in queries[:3]]

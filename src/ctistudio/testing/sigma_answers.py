@@ -48,7 +48,7 @@ def rule(title: str, tags: list[str], selections: list[dict[str, Any]], *, match
         "level": "high",
         "selections": selections,
         "match": match,
-        "falsepositives": ["Administrative use of the same tools"],
+        "falsepositives": ["Legitimate administrative activity"],
     }
 
 

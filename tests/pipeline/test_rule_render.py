@@ -1,0 +1,32 @@
+"""Rendering a draft: the prose code keeps or replaces."""
+
+from __future__ import annotations
+
+from ctistudio.pipeline.rule_draft import DetectionItem, RuleDraft
+from ctistudio.pipeline.rule_render import RuleFacts, render_rule
+from ctistudio.sigma.taxonomy import log_source
+
+FACTS = RuleFacts("0b6f4c1e-2f7a-4c55-9d1e-6a2b3c4d5e6f", "https://example.org/report", "2026-12-07")
+ARTICLE = "Operation Paper Lantern: A Phishing Campaign Against Logistics Firms"
+PROCESS = log_source("windows/process_creation")
+SELECTION = [
+    DetectionItem(field="Image", modifier="endswith", values=["\\rundll32.exe"]),
+    DetectionItem(field="CommandLine", modifier="contains|all", values=["comsvcs.dll", "MiniDump"]),
+]
+
+
+def _title(title: str) -> str:
+    draft = RuleDraft(title=title, description="Rundll32 dumps LSASS memory.", selections=[SELECTION])
+    rule = render_rule(draft, PROCESS, FACTS, article_title=ARTICLE)
+    assert rule is not None
+    return str(rule["title"])
+
+
+def test_a_title_of_its_own_is_kept():
+    assert _title("Rundll32 Dumping LSASS With Comsvcs MiniDump") == "Rundll32 Dumping LSASS With Comsvcs MiniDump"
+
+
+def test_the_article_title_copied_is_replaced_by_what_the_rule_matches():
+    # small models copy the title the prompt gives them: every rule of a run would look the same
+    for copied in (ARTICLE, "operation paper lantern", "Operation Paper Lantern:", ""):
+        assert _title(copied) == "Rundll32.exe With comsvcs.dll, MiniDump"
