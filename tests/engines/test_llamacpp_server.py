@@ -156,3 +156,17 @@ async def test_embeddings_from_a_llama_server_started_with_embeddings(qwen_path)
         server.stop()
     assert result.provider == "llamacpp" and result.dimensions == 896 and len(result.vectors) == 2
     assert all(abs(sum(x * x for x in v) - 1.0) < 1e-3 for v in result.vectors)  # llama-server normalises
+
+
+async def test_structured_requests_carry_dry_sampling_and_the_server_takes_it(llama_server):
+    # Under a grammar a small model copies the item it just wrote until maxItems; DRY makes the copy lose.
+    provider = LlamaCppServerProvider(llama_server.url)
+    await provider.detect()
+    schema = Tactic.model_json_schema()
+    structured = ChatRequest(messages=[Message(role="user", content="x")], response_schema=schema, max_tokens=8)
+    plain = ChatRequest(messages=[Message(role="user", content="x")], max_tokens=8)
+    body = provider.build_body(structured, stream=False)
+    assert body["dry_multiplier"] > 0 and body["dry_sequence_breakers"] == ["<|im_end|>"]
+    assert "dry_multiplier" not in provider.build_body(plain, stream=False)  # free text keeps its repeats
+    await provider.aclose()
+    # test_json_schema_output runs through this body on the real llama-server: the parameters are accepted

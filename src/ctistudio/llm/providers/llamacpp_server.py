@@ -9,6 +9,7 @@ Both speak the OpenAI wire format (shared transport); what differs is handled he
 | exact token counts | ``POST /tokenize {"content"}`` | ``POST /extras/tokenize {"input"}`` |
 | concurrency | ``total_slots`` in ``/props`` | one at a time |
 | structured output | ``response_format: json_schema`` | ``{"type": "json_object", "schema"}`` |
+| repetition | DRY sampling on structured requests | not sent |
 
 The flavour is detected once, from whether ``/props`` exists. Requests in flight are capped at the
 server's slot count, so fanning out never queues more work than the server runs in parallel.
@@ -30,6 +31,21 @@ from ctistudio.llm.types import ChatRequest, ChatResult, Health, ModelInfo, Stre
 log = logging.getLogger(__name__)
 
 Flavor = Literal["llama-server", "llama-cpp-python"]
+
+# DRY ("don't repeat yourself") sampling for structured answers on llama-server. Under a grammar a small model
+# fills every array to its maxItems with copies of the item it just wrote (the demo's registry rule: the same
+# selection three times); DRY penalises the token that would extend a sequence already written, so at each
+# free choice (which observable, which value, close the array) the copy loses. The grammar still forces the
+# JSON structure, so the repeated keys cost nothing. Sequence breakers are llama.cpp's newline, colon and quote
+# by default, which would cut every JSON repeat short: only the end-of-turn token breaks one here. The window
+# covers the answer and the end of the prompt, not the values listed earlier in it.
+DRY_SAMPLING: dict[str, Any] = {
+    "dry_multiplier": 0.8,
+    "dry_base": 1.75,
+    "dry_allowed_length": 3,
+    "dry_penalty_last_n": 400,
+    "dry_sequence_breakers": ["<|im_end|>"],
+}
 
 
 def v1_url(server_url: str) -> str:
@@ -122,6 +138,8 @@ class LlamaCppServerProvider(OpenAICompatibleProvider):
             body["model"] = self.served_model or "default"
         if self.flavor == "llama-cpp-python":
             body.pop("stream_options", None)
+        elif request.response_schema is not None:
+            body.update(DRY_SAMPLING)
         return body
 
     # -- chat --------------------------------------------------------------------------------------
