@@ -30,3 +30,11 @@ def test_the_article_title_copied_is_replaced_by_what_the_rule_matches():
     # small models copy the title the prompt gives them: every rule of a run would look the same
     for copied in (ARTICLE, "operation paper lantern", "Operation Paper Lantern:", ""):
         assert _title(copied) == "Rundll32.exe With comsvcs.dll, MiniDump"
+
+
+def test_a_title_is_never_empty_even_when_the_values_are_only_separators():
+    # found by the property test: no title, and an Image value of "/ " left nothing to name the rule after
+    dns = log_source("windows/dns_query")
+    draft = RuleDraft(title="", selections=[[DetectionItem(field="Image", modifier="endswith", values=["/ "])]])
+    rule = render_rule(draft, dns, FACTS, article_title="A report")
+    assert rule is not None and rule["title"] == "Suspicious Dns Query (windows/dns_query)"

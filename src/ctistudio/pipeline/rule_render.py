@@ -134,12 +134,15 @@ def default_title(draft: RuleDraft, spec: LogSourceSpec) -> str:
     items = [item for items in draft.selections for item in items]
     image = next((str(i.values[0]).strip("\\/") for i in items if i.field == "Image"), None)
     others = [str(v).strip("\\/") for i in items if i.field != "Image" for v in i.values][:3]
+    others = [v for v in others if v]
+    kind = spec.logsource.get("category") or spec.logsource.get("service") or spec.key
+    subject = _SUBJECT.get(kind, kind)
     if image:
         text = f"{image[:1].upper()}{image[1:]}" + (f" With {', '.join(others)}" if others else "")
     else:
-        kind = spec.logsource.get("category") or spec.logsource.get("service") or spec.key
-        text = f"{_SUBJECT.get(kind, kind)} {', '.join(others)}"
-    return _prose(text, TITLE_CHARS)
+        text = f"{subject} {', '.join(others)}"
+    # values that are only separators or control characters leave nothing: the log source names the rule
+    return _prose(text, TITLE_CHARS) or _prose(f"Suspicious {kind.replace('_', ' ').title()} ({spec.key})", TITLE_CHARS)
 
 
 def _words(text: str) -> str:
