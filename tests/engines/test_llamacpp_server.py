@@ -7,6 +7,7 @@ timings, json_schema. llama-cpp-python's server: no /props, /extras/tokenize, js
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Literal
 
 import pytest
@@ -170,3 +171,57 @@ async def test_structured_requests_carry_dry_sampling_and_the_server_takes_it(ll
     assert "dry_multiplier" not in provider.build_body(plain, stream=False)  # free text keeps its repeats
     await provider.aclose()
     # test_json_schema_output runs through this body on the real llama-server: the parameters are accepted
+
+
+async def _pipeline_schemas() -> list[dict]:
+    from ctistudio.pipeline.extract import extract_observables
+    from ctistudio.pipeline.rank import rank_request
+    from ctistudio.pipeline.selection import selection_schema
+    from ctistudio.pipeline.sigma_gen import RuleContext, group_observables, group_request
+    from ctistudio.resources import demo_article
+
+    article = demo_article()
+    observables = (await extract_observables(None, article)).observables
+    context = RuleContext("t", "T", "https://example.org", "2026-12-07", article=article)
+    schemas = [rank_request(article)[1]]
+    schemas += [selection_schema(kind, n) for kind in ("cmdline", "lineage", "network") for n in (0, 12)]
+    for group in group_observables(observables):
+        request = group_request(group, context, [])
+        if request is not None:
+            schemas.append(request.schema)
+    return schemas
+
+
+async def test_the_server_takes_the_compact_grammar_of_every_pipeline_schema(llama_server):
+    import httpx
+    import jsonschema
+
+    from ctistudio.llm.grammar import compact_grammar
+
+    provider = LlamaCppServerProvider(llama_server.url)
+    await provider.detect()
+    schemas = await _pipeline_schemas()
+    assert len(schemas) >= 10
+    async with httpx.AsyncClient(timeout=120) as client:
+        for schema in schemas:
+            request = ChatRequest(
+                messages=[Message(role="user", content="Answer in JSON.")], response_schema=schema, max_tokens=24
+            )
+            body = provider.build_body(request, stream=False)
+            assert body["grammar"] == compact_grammar(schema) and "response_format" not in body
+            response = await client.post(f"{llama_server.url}/v1/chat/completions", json=body)
+            assert response.status_code == 200, response.text[:300]  # a grammar llama.cpp cannot parse is a 400
+            text = response.json()["choices"][0]["message"]["content"]
+            assert text.startswith("{") and "\n" not in text and "  " not in text
+        # and a whole answer under the grammar fits its schema
+        schema = schemas[1]  # cmdline selection without candidates: {"new": [...]}
+        request = ChatRequest(
+            messages=[Message(role="user", content='Answer {"new": []} in JSON.')],
+            response_schema=schema,
+            max_tokens=64,
+        )
+        response = await client.post(
+            f"{llama_server.url}/v1/chat/completions", json=provider.build_body(request, stream=False)
+        )
+        jsonschema.validate(json.loads(response.json()["choices"][0]["message"]["content"]), schema)
+    await provider.aclose()

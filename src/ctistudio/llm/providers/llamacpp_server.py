@@ -10,6 +10,7 @@ Both speak the OpenAI wire format (shared transport); what differs is handled he
 | concurrency | ``total_slots`` in ``/props`` | one at a time |
 | structured output | ``response_format: json_schema`` | ``{"type": "json_object", "schema"}`` |
 | repetition | DRY sampling on structured requests | not sent |
+| JSON layout | a compact ``grammar`` built from the schema (:mod:`ctistudio.llm.grammar`) | the schema |
 
 The flavour is detected once, from whether ``/props`` exists. Requests in flight are capped at the
 server's slot count, so fanning out never queues more work than the server runs in parallel.
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from ctistudio.llm.errors import BadRequest, LLMError, ServerError
+from ctistudio.llm.grammar import compact_grammar
 from ctistudio.llm.provider import estimate_tokens
 from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
 from ctistudio.llm.types import ChatRequest, ChatResult, Health, ModelInfo, StreamDelta
@@ -140,6 +142,10 @@ class LlamaCppServerProvider(OpenAICompatibleProvider):
             body.pop("stream_options", None)
         elif request.response_schema is not None:
             body.update(DRY_SAMPLING)
+            grammar = compact_grammar(request.response_schema)
+            if grammar is not None:  # else the schema goes as response_format (llama-server's own grammar)
+                body.pop("response_format", None)
+                body["grammar"] = grammar
         return body
 
     # -- chat --------------------------------------------------------------------------------------
