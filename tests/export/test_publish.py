@@ -181,3 +181,18 @@ def test_publish_refuses_bad_input_with_a_fix(cli, store, demo_run, bare_repo: P
     assert empty.exit_code == 1 and "has no commits yet" in empty.stderr and "without --pr" in empty.stderr
     unknown = cli("queue", "publish", "--repo", str(bare_repo), "--pr", "bitbucket")
     assert unknown.exit_code == 1 and "--pr github or --pr gitlab" in unknown.stderr
+
+
+def test_a_repository_that_refuses_writes_is_a_clear_error(cli, store, demo_run, bare_repo: Path):
+    # As a server without write permission does (tests run as root here, so file modes cannot refuse):
+    # a pre-receive hook that declines every push.
+    hook = bare_repo / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'permission denied: read-only repository' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    ids = [str(r["id"]) for r in json.loads(cli("queue", "list", "--run", str(demo_run), "--json").stdout)]
+    assert cli("queue", "approve", *ids).exit_code == 0
+    refused = cli("queue", "publish", "--repo", str(bare_repo))
+    assert refused.exit_code == 1
+    assert "cannot push to" in refused.stderr and "may write to the repository" in refused.stderr
+    assert "read-only repository" in refused.stderr  # the server's own reason
+    assert git("for-each-ref", cwd=bare_repo) == ""  # nothing landed

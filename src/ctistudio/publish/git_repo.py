@@ -29,6 +29,15 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _push_reason(text: str) -> str:
+    """Why a push failed: the server's own words (``remote:`` lines, the rejected ref) before git's closing
+    "failed to push some refs", which says nothing."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    told = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
+    rejected = [line for line in lines if "rejected]" in line]
+    return "; ".join([t for t in told if t] + rejected) or _last_line(text)
+
+
 def auth_env(remote: str, token: str | None, forge: str | None) -> dict[str, str]:
     """Environment that makes git send ``token`` to ``remote``'s host (HTTPS remotes only)."""
     parts = urlsplit(remote)
@@ -124,7 +133,7 @@ class GitRepo:
         done = self._run(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], check=False)
         if done.returncode != 0:
             raise PublishError(
-                f"cannot push to {self.remote} (branch {branch}): {_last_line(done.stderr)}",
+                f"cannot push to {self.remote} (branch {branch}): {_push_reason(done.stderr)}",
                 fix="Make sure you may write to the repository: a local bare repository needs write permission; "
                 "a checked-out branch of a non-bare repository cannot be pushed to (use --branch NEW); for "
                 "HTTPS on GitHub/GitLab set CTISTUDIO_GITHUB_TOKEN / CTISTUDIO_GITLAB_TOKEN, or use an SSH URL.",
