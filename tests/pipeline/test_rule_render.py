@@ -38,3 +38,8 @@ def test_a_title_is_never_empty_even_when_the_values_are_only_separators():
     draft = RuleDraft(title="", selections=[[DetectionItem(field="Image", modifier="endswith", values=["/ "])]])
     rule = render_rule(draft, dns, FACTS, article_title="A report")
     assert rule is not None and rule["title"] == "Suspicious Dns Query (windows/dns_query)"
+
+
+def test_a_short_title_that_only_shares_letters_with_the_article_title_is_kept():
+    assert _title("Lantern Run Key") == "Lantern Run Key"
+    assert _title("Pap") == "Pap"  # not a word of the article's title, only part of one

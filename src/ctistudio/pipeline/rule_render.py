@@ -155,7 +155,7 @@ def _title(draft: RuleDraft, spec: LogSourceSpec, article_title: str) -> str:
     the rule matches."""
     title = _prose(draft.title, TITLE_CHARS)
     mine, article = _words(title), _words(article_title)
-    if not mine or mine in article:
+    if not mine or f" {mine} " in f" {article} ":  # whole words: "Pap" is not part of "Paper"
         return default_title(draft, spec)
     return title
 
