@@ -65,17 +65,12 @@ def _class_char(char: str) -> str:
 
 class _Builder:
     def __init__(self) -> None:
-        self.rules: dict[str, str] = {}
+        self.names: dict[str, str] = {}  # rule body -> its name (the same body gets the same rule)
         self.used: set[str] = set()
 
     def add(self, body: str) -> str:
-        """A rule for ``body`` (the same body gets the same rule), by name."""
-        for name, existing in self.rules.items():
-            if existing == body:
-                return name
-        name = f"r{len(self.rules)}"
-        self.rules[name] = body
-        return name
+        """The name of the rule for ``body``."""
+        return self.names.setdefault(body, f"r{len(self.names)}")
 
     def base(self, name: str) -> str:
         self.used.add(name)
@@ -186,7 +181,7 @@ class _Builder:
 
     def grammar(self, root: str) -> str:
         lines = [f"root ::= {root}"]
-        lines += [f"{name} ::= {body}" for name, body in self.rules.items()]
+        lines += [f"{name} ::= {body}" for body, name in self.names.items()]
         lines += [f"{name} ::= {_BASE[name]}" for name in _BASE if name in self.used]
         return "\n".join(lines) + "\n"
 

@@ -155,17 +155,9 @@ def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: li
     }
 
 
-def _distinct(selections: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
-    """Each selection once (a small model repeats a selection it already wrote)."""
-    seen: dict[str, list[dict[str, Any]]] = {}
-    for items in selections:
-        key = repr(
-            sorted(
-                (str(i.get("field")), str(i.get("modifier")), sorted(map(str, i.get("values") or []))) for i in items
-            )
-        )
-        seen.setdefault(key, items)
-    return list(seen.values())
+def selection_key(items: list[DetectionItem]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """What a selection matches, independent of the order of its items and values."""
+    return tuple(sorted((i.field, i.modifier, tuple(sorted(map(str, i.values)))) for i in items))
 
 
 def drafts_from_answer(answer: dict[str, Any]) -> list[RuleDraft]:
@@ -178,6 +170,10 @@ def drafts_from_answer(answer: dict[str, Any]) -> list[RuleDraft]:
         chosen = rule.get("selections") or []
         sources = {selection.get("observable") for selection in chosen}
         match = rule.get("match", "all") if len(sources) <= 1 else "any"
-        selections = _distinct([selection.get("items") or [] for selection in chosen])
-        drafts.append(RuleDraft.model_validate({**rule, "selections": selections, "match": match}))
+        selections = [selection.get("items") or [] for selection in chosen]
+        draft = RuleDraft.model_validate({**rule, "selections": selections, "match": match})
+        distinct: dict[tuple[tuple[str, str, tuple[str, ...]], ...], list[DetectionItem]] = {}
+        for items in draft.selections:  # each selection once: a small model repeats one it already wrote
+            distinct.setdefault(selection_key(items), items)
+        drafts.append(draft.model_copy(update={"selections": list(distinct.values())}))
     return drafts

@@ -30,7 +30,13 @@ from ctistudio.llm import Gateway, LLMError
 from ctistudio.pipeline.attack_tags import tag_choices
 from ctistudio.pipeline.models import GeneratedRule, Observable, RuleIssue
 from ctistudio.pipeline.prompts import load_prompt
-from ctistudio.pipeline.rule_draft import RuleDraft, answer_schema, drafts_from_answer, false_positive_choices
+from ctistudio.pipeline.rule_draft import (
+    RuleDraft,
+    answer_schema,
+    drafts_from_answer,
+    false_positive_choices,
+    selection_key,
+)
 from ctistudio.pipeline.rule_floor import floor_drafts
 from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
 from ctistudio.pipeline.rule_values import ObservableChoices, observable_choices
@@ -159,9 +165,7 @@ def specific_draft(draft: RuleDraft, spec: LogSourceSpec) -> RuleDraft | None:
 
 
 def _detection_key(draft: RuleDraft) -> str:
-    return repr(
-        sorted(sorted((i.field, i.modifier, tuple(sorted(map(str, i.values)))) for i in s) for s in draft.selections)
-    )
+    return repr(sorted(selection_key(items) for items in draft.selections))
 
 
 def issues_of(result: ValidationResult) -> list[RuleIssue]:
