@@ -187,3 +187,20 @@ def test_a_new_item_copied_loosely_is_stored_as_the_articles_text_and_dedups_aga
     merged, dropped, report = merge_answer("cmdline", floor, {"new": [written]}, 0, index)
     assert [(o.value, o.origin) for o in merged] == [(article.splitlines()[1], "model")]
     assert (report.confirmed, report.new, dropped) == (1, 0, [])
+
+
+def test_the_head_of_a_listed_command_line_is_not_a_new_command_line():
+    # seen on the cmdline eval set: a 0.5B model re-quoted `cmd.exe /c` and `bash -c` of listed commands
+    article = 'Command line: cmd.exe /c whoami\nCommand line: bash -c "nproc 2>&1"\nThen: net user DC-01$ P@ssw0rd\n'
+    index = ArticleIndex(article)
+    floor = floor_observables("cmdline", pre_extract(article).of("cmdline"), article)
+    assert [o.value for o in floor] == ["cmd.exe /c whoami", 'bash -c "nproc 2>&1"', "net user DC-01$ P@ssw0rd"]
+    answer = {"new": ["cmd.exe /c", "bash -c", "net user DC-01$", "whoami"]}
+    merged, dropped, report = merge_answer("cmdline", floor, answer, 0, index)
+    assert [o.value for o in merged] == [o.value for o in floor]
+    assert [(d.value, d.reason) for d in dropped if d.reason == "part_of_candidate"] == [
+        ("cmd.exe /c", "part_of_candidate"),
+        ("bash -c", "part_of_candidate"),
+        ("net user DC-01$", "part_of_candidate"),
+    ]
+    assert report.new == 0

@@ -160,6 +160,11 @@ def _confirmed(observable: Observable) -> Observable:
     )
 
 
+# Kinds whose items are whole statements: a piece of one is not a new observable (a registry key of a listed
+# key+value, or a domain of a listed URL, is).
+_WHOLE_ITEM_KINDS = ("cmdline", "hunt_query")
+
+
 def merge_answer(
     kind: str, floor: list[Observable], answer: dict[str, Any], listed: int, index: ArticleIndex
 ) -> tuple[list[Observable], list[Dropped], AgentReport]:
@@ -176,6 +181,10 @@ def merge_answer(
         key = normalise_item(observable.value)
         if key in position:
             merged[position[key]] = _confirmed(merged[position[key]])
+            continue
+        if kind in _WHOLE_ITEM_KINDS and any(key in known for known in position):
+            # `cmd.exe /c` of `cmd.exe /c whoami`: a small model re-quotes the head of a listed command line
+            dropped.append(Dropped(kind=kind, value=observable.value[:300], reason="part_of_candidate"))
             continue
         position[key] = len(merged)
         merged.append(observable)

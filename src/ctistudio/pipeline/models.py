@@ -41,7 +41,8 @@ class Dropped(BaseModel):
 
     kind: str
     value: str
-    reason: Literal["value_not_in_article", "wrong_kind"]  # not in the article; not shaped like its kind
+    # not in the article; not shaped like its kind; only a piece of a longer item the pre-extractor found
+    reason: Literal["value_not_in_article", "wrong_kind", "part_of_candidate"]
 
 
 # -- sigma ------------------------------------------------------------------------------------------------
