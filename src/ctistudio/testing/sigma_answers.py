@@ -15,7 +15,7 @@ from typing import Any
 Item = tuple[str, str, list[str | int]]  # (field, modifier, values)
 
 _OBSERVABLE = re.compile(r"^(\d+)\. \[")
-_FIELD = re.compile(r"^   ([\w-]+) \[[^\]]*\]: (.*)$")
+_FIELD = re.compile(r"^   ([\w-]+): (.*)$")
 _VALUE = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+')
 
 
