@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import sys
@@ -113,6 +114,7 @@ async def run_demo(baseline_tokens: int) -> dict[str, Any]:
                 "model": origins.count("model"),
                 "floor": origins.count("floor"),
                 "titles": [r.title for r in rules],
+                "yaml": [r.yaml for r in rules],
             },
             "observables": by_kind,
             "pre_extracted_command_lines": {"found": len(commands), "kept": sum(c in kept for c in commands)},
@@ -170,7 +172,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline-tokens", type=int, default=128, help="tokens of the baseline answer")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--calls", action="store_true", help="one line per LLM call on stderr (tokens, seconds)")
     args = parser.parse_args()
+    if args.calls:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+        calls = logging.getLogger("ctistudio.llm.router")
+        calls.addHandler(handler)
+        calls.setLevel(logging.DEBUG)
     with tempfile.TemporaryDirectory(prefix="ctistudio-demo-bench-") as folder:
         os.environ["CTISTUDIO_DATA_DIR"] = str(Path(folder) / "data")
         os.environ.setdefault("LLM_PROVIDER", "embedded")

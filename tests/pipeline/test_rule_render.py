@@ -43,3 +43,17 @@ def test_a_title_is_never_empty_even_when_the_values_are_only_separators():
 def test_a_short_title_that_only_shares_letters_with_the_article_title_is_kept():
     assert _title("Lantern Run Key") == "Lantern Run Key"
     assert _title("Pap") == "Pap"  # not a word of the article's title, only part of one
+
+
+def test_a_title_from_the_values_names_each_value_once():
+    # seen in the demo: three selections on the same path made "Process Libraries\open.hta, Libraries\open.hta, …"
+    path = "\\Libraries\\open.hta"
+    draft = RuleDraft(
+        title=ARTICLE,
+        selections=[
+            [DetectionItem(field="CommandLine", modifier="endswith", values=[path])],
+            [DetectionItem(field="CommandLine", modifier="contains", values=[path, "mshta"])],
+        ],
+    )
+    rule = render_rule(draft, PROCESS, FACTS, article_title=ARTICLE)
+    assert rule is not None and rule["title"] == "Process Libraries\\open.hta, mshta"

@@ -297,11 +297,7 @@ async def generate_rules(
     usage = StepUsage()
     queries = [o for o in observables if o.kind == "hunt_query"]
     groups = group_observables(observables)
-    # The biggest group asks first: with fewer slots than groups, its long answer then overlaps the small
-    # groups' instead of starting after them (the step lasts as long as its last answer). Output order stays.
-    order = sorted(range(len(groups)), key=lambda i: -len(groups[i].observables))
-    answers = await asyncio.gather(*(_generate_group(gateway, groups[i], ctx, queries, usage) for i in order))
-    results = [answer for _, answer in sorted(zip(order, answers, strict=True), key=lambda pair: pair[0])]
+    results = await asyncio.gather(*(_generate_group(gateway, g, ctx, queries, usage) for g in groups))
     rules = [rule for group_rules, _ in results for rule in group_rules]
     notes = [note for _, note in results if note]
     return rules, notes, usage
