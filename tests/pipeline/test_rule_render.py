@@ -57,3 +57,19 @@ def test_a_title_from_the_values_names_each_value_once():
     )
     rule = render_rule(draft, PROCESS, FACTS, article_title=ARTICLE)
     assert rule is not None and rule["title"] == "Process Libraries\\open.hta, mshta"
+
+
+def test_selections_that_render_the_same_are_written_once():
+    # seen in the demo: contains|all of one value and contains of it are the same selection once rendered
+    path = "\\Libraries\\open.hta"
+    draft = RuleDraft(
+        title="Mshta Opening An HTA From Public Libraries",
+        selections=[
+            [DetectionItem(field="CommandLine", modifier="contains|all", values=[path])],
+            [DetectionItem(field="CommandLine", modifier="contains", values=[path])],
+        ],
+        match="any",
+    )
+    rule = render_rule(draft, PROCESS, FACTS, article_title=ARTICLE)
+    assert rule is not None
+    assert rule["detection"] == {"selection": {"CommandLine|contains": path}, "condition": "selection"}

@@ -9,6 +9,7 @@ characters removed, lengths bounded, never empty). The YAML is written by the pr
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +107,10 @@ def _selection(items: list[DetectionItem], spec: LogSourceSpec) -> dict[str, Any
 
 def render_detection(draft: RuleDraft, spec: LogSourceSpec) -> dict[str, Any] | None:
     """The ``detection`` mapping (named selections and condition); ``None`` when nothing is left to match."""
-    selections = [s for s in (_selection(items, spec) for items in draft.selections) if set(s) - set(spec.base)]
+    rendered = [s for s in (_selection(items, spec) for items in draft.selections) if set(s) - set(spec.base)]
+    # each selection once as written: drafts that differ (contains|all of one value, a base field) can
+    # render the same, and a rule with two identical selections looks broken to a reviewer
+    selections = list({json.dumps(s, sort_keys=True, default=str): s for s in rendered}.values())
     if not selections:
         return None
     if len(selections) == 1:
