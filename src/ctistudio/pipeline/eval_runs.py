@@ -15,6 +15,7 @@ from ctistudio.pipeline.evals import (
     ArticleResult,
     EvalArticle,
     EvalReport,
+    atom_differences,
     kind_of_set,
     load_cases,
     score_items,
@@ -127,7 +128,15 @@ async def eval_sigma(
         if progress:
             progress(article.url)
         notes = [f"{len(valid)} valid and {sum(not r.valid for r in rules)} invalid rules ({floor} floor)", *errors]
-        return ArticleResult(url=article.url, title=article.title, scores=score_sigma(valid, expected), notes=notes)
+        missed, extra = atom_differences(valid, expected)
+        return ArticleResult(
+            url=article.url,
+            title=article.title,
+            scores=score_sigma(valid, expected),
+            missed=missed,
+            extra=extra,
+            notes=notes,
+        )
 
     # One article at a time: its agents and log-source groups already fill the server's slots, and a local
     # server's prefix cache then keeps the article for all of its calls. Articles interleaved on the same

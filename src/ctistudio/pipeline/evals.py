@@ -114,6 +114,12 @@ def score_sigma(generated: list[dict[str, Any]], expected: list[dict[str, Any]])
     return {"logsource": logsource, "atoms": atoms}
 
 
+def atom_differences(generated: list[dict[str, Any]], expected: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The expected atoms no generated rule has, and the generated atoms no expected rule has (sorted)."""
+    got, want = _atoms(generated), _atoms(expected)
+    return sorted(want - got), sorted(got - want)
+
+
 # -- loading ------------------------------------------------------------------------------------------------
 def _read_json(path: Path) -> Any:
     try:

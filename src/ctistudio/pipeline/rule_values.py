@@ -103,7 +103,15 @@ _TRADECRAFT = {
     ]
 }
 # Generic arguments that say nothing about the behaviour on their own.
+_RUNDLL32 = re.compile(r"rundll32(?:\.exe)?", re.I)
 _GENERIC = {"/c", "/k", "/q", "/s", "/f", "/v", "/t", "/d", "/y", "-c", "-f", "-o", "/all", "full", "true"}
+
+# Commands of cmd.exe itself: `dir /s /b …` runs inside cmd.exe, so no process of that name ever starts.
+_CMD_BUILTINS = {
+    *("assoc", "call", "cd", "chdir", "cls", "copy", "del", "dir", "echo", "erase", "for", "ftype", "md"),
+    *("mkdir", "mklink", "move", "path", "popd", "pushd", "rd", "ren", "rename", "rmdir", "set", "start"),
+    *("type", "ver", "vol"),
+}
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,8 @@ def image_value(tool: str, product: str) -> str | None:
     if not re.fullmatch(r"[\w$.+-]{2,64}", name):
         return None
     if product == "windows":
+        if name.lower() in _CMD_BUILTINS:
+            return "\\cmd.exe"  # the process that runs a built-in command
         if "." not in name:
             name += ".exe"
         elif not re.search(r"\.(?:exe|com|scr)$", name, re.I):
@@ -207,6 +217,15 @@ def command_values(command: str, product: str, index: int) -> list[ValueChoice]:
     if image:
         out.append(ValueChoice("Image", image, 2.0, index))
     seen: set[str] = set()
+    if _basename(tokens[0]).lower() in _CMD_BUILTINS and len(tokens) > 1:
+        seen.add(tokens[0].lower())  # the built-in's name with its arguments: `dir /s /b`, not `cmd.exe` alone
+        out.append(ValueChoice("CommandLine", f"{tokens[0]} {tokens[1]}", 2.0, index))
+    if _RUNDLL32.fullmatch(_basename(tokens[0])) and len(tokens) > 1 and "," in tokens[1]:
+        # rundll32's `<file>,<entry>`: the loaded file's name with the entry point is its signature
+        file, _, rest = tokens[1].partition(",")
+        entry = re.match(r"#?\w+", rest)  # written right after the comma, as the command has it
+        if _basename(file) and entry:
+            out.append(ValueChoice("CommandLine", f"{_basename(file)},{entry.group(0)}", 3.0, index))
     for token in tokens[1:]:
         for value, weight in _argument_values(token):
             if value.lower() not in seen and value.lower() != _basename(tokens[0]).lower():

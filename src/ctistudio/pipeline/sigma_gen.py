@@ -131,7 +131,7 @@ def group_prompt(
     """The group's message: the observables, each with the values a selection built from it may match."""
     source = ", ".join(f"{k}: {v}" for k, v in group.logsource.items())
     lines = [f"Log source: {source}", f"Article: {title}" + (f" ({url})" if url else ""), ""]
-    # Each field's modifiers once, not under every observable: a third fewer prompt tokens in a big group.
+    # Each field's modifiers once, not under every observable: a fifth fewer prompt tokens in a big group.
     offered = [f for f in group.spec.fields if any(offer.of(f.name) for offer in offers)]
     lines.append("Fields and their modifiers: " + "; ".join(f"{f.name} [{', '.join(f.modifiers)}]" for f in offered))
     lines.append("Observables, each with the values a selection built from it may match (field: values):")
