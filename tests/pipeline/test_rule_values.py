@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from ctistudio.pipeline.preextract import pre_extract
+from ctistudio.pipeline.rule_draft import DetectionItem, RuleDraft
 from ctistudio.pipeline.rule_values import command_values
+from ctistudio.pipeline.sigma_gen import specific_draft
 from ctistudio.resources import demo_article
+from ctistudio.sigma.taxonomy import log_source
 
 
 def choices(command: str) -> list[tuple[str, str | int]]:
@@ -39,3 +42,21 @@ def test_every_command_line_value_is_written_in_its_command():
         for field, value in choices(command):
             if field == "CommandLine":
                 assert str(value).lower() in command.lower(), (command, value)
+
+
+def test_a_selection_of_only_short_common_words_is_not_a_rule():
+    # seen on the sigma eval set: the 0.5B model chose `CommandLine|contains: user` of `net user DC-01$ P@ssw0rd`
+    process = log_source("windows/process_creation")
+
+    def draft(*items: DetectionItem) -> RuleDraft:
+        return RuleDraft(title="t", selections=[list(items)])
+
+    weak = DetectionItem(field="CommandLine", modifier="contains|all", values=["user", "/add"])
+    assert specific_draft(draft(weak), process) is None
+    with_program = DetectionItem(field="Image", modifier="endswith", values=["\\net.exe"])
+    assert specific_draft(draft(with_program, weak), process) is not None  # net.exe with `user /add` is a rule
+    together = DetectionItem(field="CommandLine", modifier="contains|all", values=["-nop", "hidden", "bypass"])
+    assert specific_draft(draft(together), process) is not None  # three switches together are a signature
+    for strong in ("MiniDump", "/domain_trusts", "COIm.jpg,init", "AntiVirusProduct"):
+        item = DetectionItem(field="CommandLine", modifier="contains", values=[strong])
+        assert specific_draft(draft(item), process) is not None, strong

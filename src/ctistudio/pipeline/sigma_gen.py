@@ -31,6 +31,7 @@ from ctistudio.pipeline.attack_tags import tag_choices
 from ctistudio.pipeline.models import GeneratedRule, Observable, RuleIssue
 from ctistudio.pipeline.prompts import load_prompt
 from ctistudio.pipeline.rule_draft import (
+    DetectionItem,
     RuleDraft,
     answer_schema,
     drafts_from_answer,
@@ -42,7 +43,7 @@ from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
 from ctistudio.pipeline.rule_values import ObservableChoices, observable_choices
 from ctistudio.pipeline.usage import StepUsage
 from ctistudio.sigma import ValidationResult, validate_rule
-from ctistudio.sigma.taxonomy import LOG_SOURCES, LogSourceSpec, log_source
+from ctistudio.sigma.taxonomy import CONTAINS_ALL, LOG_SOURCES, LogSourceSpec, log_source
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +159,26 @@ def _messages(user: str) -> list[dict[str, Any]]:
 
 
 # -- drafts → rules -------------------------------------------------------------------------------------------
+# A short word or switch (`user`, `/add`, `-nop`): common in any command line, so never a selection alone.
+_WEAK_VALUE = re.compile(r"[/-]{0,2}[A-Za-z]{1,7}")
+
+
+def _only_weak_words(items: list[DetectionItem], spec: LogSourceSpec) -> bool:
+    """``CommandLine|contains: user`` with no program: it would match a large share of all processes. Three
+    or more required together (``contains|all: [-nop, hidden, bypass]``) are a signature, not a word."""
+    if any((field := spec.field(i.field)) is not None and field.broad for i in items):
+        return False
+    if any(i.modifier == CONTAINS_ALL and len(i.values) >= 3 for i in items):
+        return False
+    return all(_WEAK_VALUE.fullmatch(str(value).strip()) for i in items for value in i.values)
+
+
 def specific_draft(draft: RuleDraft, spec: LogSourceSpec) -> RuleDraft | None:
-    """``draft`` without the selections that would match a whole program (see ``LogSourceSpec.is_specific``);
-    None when none is left."""
-    kept = [s for s in draft.selections if spec.is_specific({item.field for item in s})]
+    """``draft`` without the selections that would match a whole program (see ``LogSourceSpec.is_specific``)
+    or only short common words; None when none is left."""
+    kept = [
+        s for s in draft.selections if spec.is_specific({item.field for item in s}) and not _only_weak_words(s, spec)
+    ]
     if not kept:
         return None
     return draft if len(kept) == len(draft.selections) else draft.model_copy(update={"selections": kept})
