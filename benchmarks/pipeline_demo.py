@@ -177,7 +177,7 @@ def main() -> None:
     if args.calls:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
-        calls = logging.getLogger("ctistudio.llm.router")
+        calls = logging.getLogger("ctistudio.llm.gateway")
         calls.addHandler(handler)
         calls.setLevel(logging.DEBUG)
     with tempfile.TemporaryDirectory(prefix="ctistudio-demo-bench-") as folder:

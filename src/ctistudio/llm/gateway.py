@@ -161,6 +161,7 @@ class Gateway:
         )
         router = self.router(provider)
         result = await router.complete(request)
+        _log_call(request, result)
         if request.response_schema is None:
             return result
         return await self._structured(router, request, result, output_type)
@@ -192,6 +193,7 @@ class Gateway:
             }
         )
         repaired = await self._answering_router(router, result).complete(repair)
+        _log_call(repair, repaired)
         try:
             repaired.parsed = self._decode(repaired, request.response_schema, output_type)
         except BadOutput as error:
@@ -295,3 +297,19 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _log_call(request: ChatRequest, result: ChatResult) -> None:
+    """One debug line per answered call: where a pipeline's time and tokens went (CTISTUDIO_LOG_LEVEL=DEBUG)."""
+    usage = result.usage
+    log.debug(
+        "%s/%s %s: %s prompt (%s cached) + %s completion tokens in %.1f s, finish %s",
+        result.provider,
+        result.model,
+        request.task.value,
+        usage.prompt_tokens,
+        usage.cached_tokens,
+        usage.completion_tokens,
+        result.timings.total,
+        result.finish_reason,
+    )

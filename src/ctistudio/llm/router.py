@@ -166,7 +166,6 @@ class Router(Provider):
                 continue
             result.fit = fit
             result.attempts = attempts
-            _log_call(request, result)
             return result
         raise NoProviderAvailable.of(failures)
 
@@ -240,19 +239,3 @@ class Router(Provider):
             if endpoint.provider.name == provider_name:
                 return endpoint.state
         raise KeyError(provider_name)
-
-
-def _log_call(request: ChatRequest, result: ChatResult) -> None:
-    """One debug line per answered call: where a pipeline's time and tokens went (CTISTUDIO_LOG_LEVEL=DEBUG)."""
-    usage = result.usage
-    log.debug(
-        "%s/%s %s: %s prompt (%s cached) + %s completion tokens in %.1f s, finish %s",
-        result.provider,
-        result.model,
-        request.task.value,
-        usage.prompt_tokens,
-        usage.cached_tokens,
-        usage.completion_tokens,
-        result.timings.total,
-        result.finish_reason,
-    )
