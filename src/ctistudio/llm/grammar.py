@@ -63,6 +63,22 @@ def _class_char(char: str) -> str:
     return f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}" if code < 0x10000 else f"\\U{code:08X}"
 
 
+def _class_members(content: str) -> set[str]:
+    """The characters the body of a regex class (``[^…]``) names; only the escapes of ``_ESCAPES`` are known."""
+    members: set[str] = set()
+    index = 0
+    while index < len(content):
+        if content[index] == "\\" and index + 1 < len(content):
+            if content[index + 1] not in _ESCAPES:
+                raise Unsupported(f"pattern class escape \\{content[index + 1]}")
+            members.add(_ESCAPES[content[index + 1]])
+            index += 2
+        else:
+            members.add(content[index])
+            index += 1
+    return members
+
+
 class _Builder:
     def __init__(self) -> None:
         self.names: dict[str, str] = {}  # rule body -> its name (the same body gets the same rule)
@@ -111,25 +127,11 @@ class _Builder:
         keys = set(schema) - _IGNORED - {"type"}
         if not keys:
             return self.base("string")
-        if keys == {"pattern"}:
-            match = _PROSE.match(schema["pattern"])
-            if match:
-                excluded = {'"', "\\"}
-                content = match.group(1)
-                index = 0
-                while index < len(content):
-                    if content[index] == "\\" and index + 1 < len(content):
-                        nxt = content[index + 1]
-                        if nxt not in _ESCAPES:
-                            raise Unsupported(f"pattern class escape \\{nxt}")
-                        excluded.add(_ESCAPES[nxt])
-                        index += 2
-                    else:
-                        excluded.add(content[index])
-                        index += 1
-                chars = "".join(_class_char(c) for c in sorted(excluded))
-                return self.add(f'"\\"" [^{chars}\\x00-\\x1F\\x7F]{{0,{match.group(2)}}} "\\""')
-        raise Unsupported(f"string keywords {sorted(keys)}")
+        match = _PROSE.match(schema["pattern"]) if keys == {"pattern"} else None
+        if match is None:
+            raise Unsupported(f"string keywords {sorted(keys)}")
+        chars = "".join(_class_char(c) for c in sorted({'"', "\\", *_class_members(match.group(1))}))
+        return self.add(f'"\\"" [^{chars}\\x00-\\x1F\\x7F]{{0,{match.group(2)}}} "\\""')
 
     def _array(self, schema: dict[str, Any]) -> str:
         keys = set(schema) - _IGNORED - {"type", "items", "minItems", "maxItems"}

@@ -138,10 +138,8 @@ def default_title(draft: RuleDraft, spec: LogSourceSpec) -> str:
     items = [item for items in draft.selections for item in items]
     image = next((str(i.values[0]).strip("\\/") for i in items if i.field == "Image"), None)
     # each value once: selections of one rule often share a value (endswith in one, contains in another)
-    others = list(
-        dict.fromkeys(v for i in items if i.field != "Image" for v in (str(x).strip("\\/") for x in i.values))
-    )
-    others = [v for v in others if v][:3]
+    values = dict.fromkeys(str(v).strip("\\/") for i in items if i.field != "Image" for v in i.values)
+    others = [v for v in values if v][:3]
     kind = spec.logsource.get("category") or spec.logsource.get("service") or spec.key
     subject = _SUBJECT.get(kind, kind)
     if image:

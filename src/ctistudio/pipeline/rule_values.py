@@ -103,9 +103,9 @@ _TRADECRAFT = {
     ]
 }
 # Generic arguments that say nothing about the behaviour on their own.
-_RUNDLL32 = re.compile(r"rundll32(?:\.exe)?", re.I)
 _GENERIC = {"/c", "/k", "/q", "/s", "/f", "/v", "/t", "/d", "/y", "-c", "-f", "-o", "/all", "full", "true"}
 
+_RUNDLL32 = re.compile(r"rundll32(?:\.exe)?", re.I)
 # Commands of cmd.exe itself: `dir /s /b …` runs inside cmd.exe, so no process of that name ever starts.
 _CMD_BUILTINS = {
     *("assoc", "call", "cd", "chdir", "cls", "copy", "del", "dir", "echo", "erase", "for", "ftype", "md"),
@@ -216,19 +216,20 @@ def command_values(command: str, product: str, index: int) -> list[ValueChoice]:
     image = image_value(tokens[0], product)
     if image:
         out.append(ValueChoice("Image", image, 2.0, index))
-    seen: set[str] = set()
-    if _basename(tokens[0]).lower() in _CMD_BUILTINS and len(tokens) > 1:
-        seen.add(tokens[0].lower())  # the built-in's name with its arguments: `dir /s /b`, not `cmd.exe` alone
+    tool = _basename(tokens[0])
+    if tool.lower() in _CMD_BUILTINS and len(tokens) > 1:
+        # the built-in's name with its first argument (`dir /s`): the image alone is every cmd.exe
         out.append(ValueChoice("CommandLine", f"{tokens[0]} {tokens[1]}", 2.0, index))
-    if _RUNDLL32.fullmatch(_basename(tokens[0])) and len(tokens) > 1 and "," in tokens[1]:
+    if _RUNDLL32.fullmatch(tool) and len(tokens) > 1 and "," in tokens[1]:
         # rundll32's `<file>,<entry>`: the loaded file's name with the entry point is its signature
         file, _, rest = tokens[1].partition(",")
         entry = re.match(r"#?\w+", rest)  # written right after the comma, as the command has it
         if _basename(file) and entry:
             out.append(ValueChoice("CommandLine", f"{_basename(file)},{entry.group(0)}", 3.0, index))
+    seen = {tool.lower()}  # the tool is the Image, not an argument
     for token in tokens[1:]:
         for value, weight in _argument_values(token):
-            if value.lower() not in seen and value.lower() != _basename(tokens[0]).lower():
+            if value.lower() not in seen:
                 seen.add(value.lower())
                 out.append(ValueChoice("CommandLine", value, weight, index))
     return out
