@@ -37,6 +37,7 @@ def test_every_command_line_value_is_written_in_its_command():
     commands += [
         'rundll32.exe "C:\\Program Files\\x\\a.dll,Start" /s',
         "echo secret | C:\\Tools\\AnyDesk.exe --set-password",
+        'echo "hello world" > C:\\Users\\Public\\x.txt',  # a built-in with a quoted argument
     ]
     for command in commands:
         for field, value in choices(command):

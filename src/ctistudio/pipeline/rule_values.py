@@ -12,6 +12,7 @@ ids, user folders, host addresses) are left out, so a rule matches the behaviour
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -209,7 +210,8 @@ def _argument_values(token: str) -> list[tuple[str, float]]:
 
 def command_values(command: str, product: str, index: int) -> list[ValueChoice]:
     """Image and CommandLine choices of one command line (the tool, then its distinctive arguments)."""
-    tokens = split_command(clean(command))
+    text = clean(command)
+    tokens = split_command(text)
     if not tokens:
         return []
     out: list[ValueChoice] = []
@@ -218,8 +220,10 @@ def command_values(command: str, product: str, index: int) -> list[ValueChoice]:
         out.append(ValueChoice("Image", image, 2.0, index))
     tool = _basename(tokens[0])
     if tool.lower() in _CMD_BUILTINS and len(tokens) > 1:
-        # the built-in's name with its first argument (`dir /s`): the image alone is every cmd.exe
-        out.append(ValueChoice("CommandLine", f"{tokens[0]} {tokens[1]}", 2.0, index))
+        # the built-in's name with its first argument (`dir /s`): the image alone is every cmd.exe. Cut from
+        # the command's own text, quotes included (`echo "a b"`), so the value is what the event holds.
+        first, second = itertools.islice(_TOKEN.finditer(text), 2)
+        out.append(ValueChoice("CommandLine", text[first.start() : second.end()], 2.0, index))
     if _RUNDLL32.fullmatch(tool) and len(tokens) > 1 and "," in tokens[1]:
         # rundll32's `<file>,<entry>`: the loaded file's name with the entry point is its signature
         file, _, rest = tokens[1].partition(",")
