@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from ctistudio.config import Settings, load_settings
 from ctistudio.errors import ConfigurationError
-from ctistudio.llm.errors import BadOutput
+from ctistudio.llm.errors import BadOutput, LLMError
 from ctistudio.llm.provider import Provider
 from ctistudio.llm.providers import auto_chain, build_provider, embedding_provider_name, sampling
 from ctistudio.llm.router import EndpointRegistry, Router, RouterPolicy
@@ -262,6 +262,18 @@ class Gateway:
         async with contextlib.aclosing(self.router(provider).stream(request)) as deltas:
             async for delta in deltas:
                 yield delta
+
+    async def share_prefix(self, prompt: Prompt, *, task: Task | str = Task.CHAT, provider: str | None = None) -> bool:
+        """Before sending several requests together that all start with ``prompt``'s messages: have the
+        provider that answers first for ``task`` evaluate them once for all its parallel slots
+        (:meth:`Provider.share_prefix`). A hint, never an error: ``False`` when it cannot."""
+        first = self.router(provider).providers[0]
+        request = self.build_request(prompt, task=task, max_tokens=1)
+        try:
+            return await first.share_prefix(request.model_copy(update={"model": first.model_for(request.task)}))
+        except LLMError as error:
+            log.info("%s: prefix not shared (%s)", first.name, error.message)
+            return False
 
     async def embed(
         self, texts: list[str], *, provider: str | None = None, model: str | None = None

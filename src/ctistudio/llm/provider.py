@@ -100,6 +100,12 @@ class Provider(ABC):
     async def models(self) -> list[ModelInfo]:
         return []
 
+    async def share_prefix(self, request: ChatRequest) -> bool:
+        """Evaluate ``request``'s messages once and hold the result in every parallel slot of the server, so
+        that several requests starting with those messages, sent together, reuse it instead of each slot
+        evaluating it again. A hint: ``False`` (the default) when the server cannot; nothing depends on it."""
+        return False
+
     async def count_tokens(self, text: str, model: str | None = None) -> int:
         """Exact count where the server can tokenize; otherwise the conservative estimate."""
         return estimate_tokens(text)

@@ -2,7 +2,8 @@
 
 Every sub-agent sends the same two first messages — the shared extraction rules and the article — and only
 its last message differs (its task and the pre-extractor's numbered candidates of its kind). Servers with
-a prefix cache evaluate the article once per slot instead of once per agent. The router's per-endpoint
+a prefix cache evaluate the article once per slot instead of once per agent, and a llama.cpp server that
+can copy a slot's state (:meth:`Gateway.share_prefix`) once for all its slots. The router's per-endpoint
 limit bounds how many agents are in flight, so all of them are started at once.
 
 An agent answers by selecting candidates by number and adding items the list missed
@@ -216,13 +217,17 @@ def agent_task(agent: Agent, candidates: list[Candidate], snippets: str = "") ->
     return task
 
 
-def agent_messages(agent: Agent, article_text: str, task: str) -> list[dict[str, object]]:
-    """The fixed rules, the article (truncatable), then the agent's task: the prefix-cache layout."""
+def shared_messages(article_text: str) -> list[dict[str, object]]:
+    """What every agent's request starts with: the fixed rules, then the article (truncatable)."""
     return [
         {"role": "system", "content": load_prompt(EXTRACT_SYSTEM_PROMPT).body},
         {"role": "user", "content": f"ARTICLE:\n{article_text}", "truncatable": True},
-        {"role": "user", "content": task},
     ]
+
+
+def agent_messages(agent: Agent, article_text: str, task: str) -> list[dict[str, object]]:
+    """The shared messages, then the agent's task: the prefix-cache layout."""
+    return [*shared_messages(article_text), {"role": "user", "content": task}]
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,8 @@ async def extract_observables(
             outcome.observables.extend(floor)
             outcome.agents.append(AgentReport(kind=agent.kind, mode="pattern", kept=len(floor), floor=len(floor)))
     else:
+        if len(agents) > 1:  # one evaluation of the article for every slot the agents will run on
+            await gateway.share_prefix(shared_messages(article_text), task="extract", provider=provider)
         results = await asyncio.gather(
             *(
                 _run_agent(gateway, a, article_text, index, pre_original, pre_filtered, provider, outcome.usage)

@@ -15,7 +15,9 @@ import asyncio
 import atexit
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -76,11 +78,19 @@ class EmbeddedLlamaServer:
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.verbosity = 1  # errors only: llama.cpp's info log would flood the terminal
+        # Where slot states go when a shared prefix is copied between slots (LlamaCppServerProvider.share_prefix);
+        # llama-server appends the file name to this path as it is, hence the trailing separator.
+        self.slot_dir = Path(tempfile.mkdtemp(prefix="ctistudio-slots-"))
+        params.slot_save_path = str(self.slot_dir) + os.sep
         if embeddings:  # serve /v1/embeddings instead of chat (llama-server --embeddings --pooling mean)
             params.embedding = True
             params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
         started = time.perf_counter()
-        self._server: Any = xllamacpp.Server(params)
+        try:
+            self._server: Any = xllamacpp.Server(params)
+        except BaseException:
+            shutil.rmtree(self.slot_dir, ignore_errors=True)
+            raise
         self.url = f"http://127.0.0.1:{params.port}"
         self.model_path = model_path
         self.n_ctx = n_ctx  # the whole KV cache
@@ -113,6 +123,7 @@ class EmbeddedLlamaServer:
         server, self._server = self._server, None
         if server is not None:
             del server  # xllamacpp stops the server when the object is released
+        shutil.rmtree(self.slot_dir, ignore_errors=True)
 
     @classmethod
     def stop_all(cls) -> None:
@@ -231,6 +242,10 @@ class EmbeddedProvider(LlamaCppServerProvider):
         await self.start()
         async for delta in super().stream(request):
             yield delta
+
+    async def share_prefix(self, request: ChatRequest) -> bool:
+        await self.start()
+        return await super().share_prefix(request)
 
     async def count_tokens(self, text: str, model: str | None = None) -> int:
         await self.start()

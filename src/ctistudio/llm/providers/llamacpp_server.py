@@ -11,6 +11,7 @@ Both speak the OpenAI wire format (shared transport); what differs is handled he
 | structured output | ``response_format: json_schema`` | ``{"type": "json_object", "schema"}`` |
 | repetition | DRY sampling on structured requests | not sent |
 | JSON layout | a compact ``grammar`` built from the schema (:mod:`ctistudio.llm.grammar`) | the schema |
+| shared prefixes | copied between slots (``/slots/{id}?action=save/restore``, needs ``--slot-save-path``) | none |
 
 The flavour is detected once, from whether ``/props`` exists. Requests in flight are capped at the
 server's slot count, so fanning out never queues more work than the server runs in parallel.
@@ -24,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from ctistudio.llm.errors import BadRequest, LLMError, ServerError
+from ctistudio.llm.errors import BadRequest, LLMError, ProviderError, ServerError
 from ctistudio.llm.grammar import compact_grammar
 from ctistudio.llm.provider import estimate_tokens
 from ctistudio.llm.providers.openai_compat import OpenAICompatibleProvider
@@ -48,6 +49,7 @@ DRY_SAMPLING: dict[str, Any] = {
     "dry_penalty_last_n": 400,
     "dry_sequence_breakers": ["<|im_end|>"],
 }
+SHARED_PREFIX_FILE = "ctistudio-shared-prefix.bin"  # slot state written under the server's --slot-save-path
 
 
 def v1_url(server_url: str) -> str:
@@ -67,6 +69,7 @@ class LlamaCppServerProvider(OpenAICompatibleProvider):
         self.props: dict[str, Any] = {}
         self.served_model: str | None = None
         self._slot_limits: dict[int, tuple[int, asyncio.Semaphore]] = {}
+        self._slot_copy: bool | None = None  # whether the server saves and restores slots (None: not tried yet)
         self.in_flight = 0
         self.peak_in_flight = 0
 
@@ -159,6 +162,41 @@ class LlamaCppServerProvider(OpenAICompatibleProvider):
         async with self.slot():
             async for delta in super().stream(request):
                 yield delta
+
+    # -- shared prefixes ------------------------------------------------------------------------------
+    async def share_prefix(self, request: ChatRequest) -> bool:
+        """Evaluate ``request``'s messages on slot 0 (one generated token), save that slot's state and restore
+        it into the other slots. A slot's cache serves only that slot: the extraction agents, sent together
+        with the same 1,800-token article, had each slot evaluate it side by side (45 and 62 s on 2 cores),
+        where one evaluation takes 15 s and the copy 10 ms. Needs a server with a slot save path
+        (``llama-server --slot-save-path DIR``; the embedded engine has one); without it, nothing is tried
+        again. The state file has one fixed name, so it never accumulates: a concurrent caller overwriting it
+        can only cost a cache miss, since a restored slot carries its own tokens."""
+        if self._slot_copy is False or await self.detect() != "llama-server":
+            return False
+        slots = await self.slot_count()
+        if slots < 2:
+            return False
+        body = self.build_body(request.model_copy(update={"max_tokens": 1, "response_schema": None}), stream=False)
+        body["id_slot"] = 0
+        state = {"filename": SHARED_PREFIX_FILE}
+        async with self.slot():
+            try:
+                await self.transport.request("POST", self.chat_path(), json_body=body, timeout=request.timeout)
+            except LLMError as error:  # too long for a slot, server busy …: the requests evaluate it themselves
+                log.info("%s: prefix not shared (%s)", self.name, error.message)
+                return False
+            try:
+                await self.transport.request("POST", "/slots/0?action=save", json_body=state, timeout=60)
+                for slot in range(1, slots):
+                    await self.transport.request("POST", f"/slots/{slot}?action=restore", json_body=state, timeout=60)
+            except ProviderError as error:
+                if error.status_code in (400, 404, 501):  # no --slot-save-path, or no slots endpoint
+                    self._slot_copy = False
+                log.info("%s: slots keep separate caches (%s)", self.name, error.message)
+                return False
+        self._slot_copy = True
+        return True
 
     # -- facts -------------------------------------------------------------------------------------
     async def models(self) -> list[ModelInfo]:
