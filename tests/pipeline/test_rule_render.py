@@ -40,9 +40,42 @@ def test_a_title_is_never_empty_even_when_the_values_are_only_separators():
     assert rule is not None and rule["title"] == "Suspicious Dns Query (windows/dns_query)"
 
 
-def test_a_short_title_that_only_shares_letters_with_the_article_title_is_kept():
-    assert _title("Lantern Run Key") == "Lantern Run Key"
-    assert _title("Pap") == "Pap"  # not a word of the article's title, only part of one
+def test_a_title_that_names_a_value_is_kept_even_when_it_shares_words_with_the_article_title():
+    assert _title("Lantern Comsvcs Dump") == "Lantern Comsvcs Dump"
+    assert _title("Pap Rundll32") == "Pap Rundll32"  # "Pap" is not a word of the article's title
+
+
+def test_a_generic_title_is_replaced_by_what_the_rule_matches():
+    # the 0.5B model's titles once it no longer saw the article's title: true of any rule of the log source
+    for generic in ("DNS Query Attack", "Registry Set", "Suspicious Process", "Malicious Activity"):
+        assert _title(generic) == "Rundll32.exe With comsvcs.dll, MiniDump"
+
+
+def test_the_description_says_what_the_rule_matches_with_its_techniques_and_report():
+    draft = RuleDraft(title="x", tags=["attack.t1003.001"], selections=[SELECTION])
+    rule = render_rule(draft, PROCESS, FACTS, article_title=ARTICLE)
+    assert rule is not None
+    assert rule["description"] == (
+        "Detects a process creation where Image ends with '\\rundll32.exe' and CommandLine contains all of "
+        f"'comsvcs.dll', 'MiniDump' (ATT&CK T1003.001 LSASS Memory), as reported in '{ARTICLE}'."
+    )
+
+
+def test_a_drafts_own_description_follows_the_account_of_what_is_matched():
+    draft = RuleDraft(title="x", description="Built by the floor; review before use.", selections=[SELECTION])
+    rule = render_rule(draft, PROCESS, FACTS, article_title=ARTICLE)
+    assert rule is not None
+    assert rule["description"].startswith("Detects a process creation where Image ends with")
+    assert rule["description"].endswith(f"as reported in '{ARTICLE}'. Built by the floor; review before use.")
+
+
+def test_a_description_names_a_few_values_of_a_long_list_and_says_how_many_more():
+    values = [f"value{n}.dll" for n in range(7)]
+    draft = RuleDraft(selections=[[DetectionItem(field="CommandLine", modifier="contains", values=values)]])
+    rule = render_rule(draft, PROCESS, FACTS, article_title="A report")
+    assert rule is not None
+    assert "'value0.dll', 'value1.dll', 'value2.dll', 'value3.dll' and 3 more" in rule["description"]
+    assert "value4.dll" not in rule["description"] and len(rule["detection"]["selection"]["CommandLine|contains"]) == 7
 
 
 def test_a_title_from_the_values_names_each_value_once():

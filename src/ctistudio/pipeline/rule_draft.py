@@ -1,12 +1,13 @@
 """What a model (or the floor) chooses for a Sigma rule, and the JSON Schema that keeps a model to it.
 
 The model no longer writes YAML. It fills :func:`answer_schema`, which the server enforces while decoding
-(llama.cpp / LM Studio grammars, OpenAI structured output, Anthropic tool input): free text only where a
-rule needs prose (title, description), and everything that makes a rule valid or grounded
-chosen from enums built by code — ATT&CK tags that exist, the level, and detection selections. A selection
-names the observable it is built from (one ``anyOf`` branch per observable), and its items take a field of the
-log source that this observable offers a value for, a modifier that field takes, and values of that observable
-(one ``anyOf`` branch per field, so a value is never paired with the wrong field or another event's value).
+(llama.cpp / LM Studio grammars, OpenAI structured output, Anthropic tool input): free text only for the
+title (the description is written by code from what the rule matches), and everything that makes a rule
+valid or grounded chosen from enums built by code — ATT&CK tags that exist, the level, and detection
+selections. A selection names the observable it is built from (one ``anyOf`` branch per observable), and
+its items take a field of the log source that this observable offers a value for, a modifier that field
+takes, and values of that observable (one ``anyOf`` branch per field, so a value is never paired with the
+wrong field or another event's value).
 The condition is a choice between two shapes (all selections, or any of them).
 
 :class:`RuleDraft` is that answer, typed; :mod:`ctistudio.pipeline.rule_render` turns it into a rule.
@@ -26,6 +27,7 @@ MAX_RULES = 3
 MAX_SELECTIONS = 3
 MAX_ITEMS = 4
 MAX_VALUES = 4
+TITLE_CHARS = 60  # "Rundll32 Dumping LSASS With Comsvcs MiniDump" is 44
 
 # What may match a rule besides the attack, in SigmaHQ's words; the log source's own case comes first. Chosen,
 # not written: small models wrote a program name or the end of the JSON into this string.
@@ -131,8 +133,7 @@ def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: li
     rule = {
         "type": "object",
         "properties": {
-            "title": _prose(80),
-            "description": _prose(200),
+            "title": _prose(TITLE_CHARS),
             "tags": {"type": "array", "items": {"enum": tags}, "maxItems": min(4, len(tags))},
             "level": {"enum": list(LEVELS)},
             "selections": {"type": "array", "items": selection, "minItems": 1, "maxItems": most},
@@ -144,7 +145,7 @@ def answer_schema(spec: LogSourceSpec, offers: list[ObservableChoices], tags: li
                 "maxItems": 2,
             },
         },
-        "required": ["title", "description", "tags", "level", "selections", "match", "falsepositives"],
+        "required": ["title", "tags", "level", "selections", "match", "falsepositives"],
         "additionalProperties": False,
     }
     return {

@@ -44,7 +44,7 @@ def _strength(choices: list[ValueChoice]) -> float:
 
 
 def floor_drafts(
-    spec: LogSourceSpec, observables: Sequence[Observable], *, article_title: str, limit: int = MAX_FLOOR_RULES
+    spec: LogSourceSpec, observables: Sequence[Observable], *, limit: int = MAX_FLOOR_RULES
 ) -> list[RuleDraft]:
     """Up to ``limit`` rules for the group, the most distinctive observables first, no two alike."""
     candidates = []
@@ -61,14 +61,13 @@ def floor_drafts(
         if key in seen:
             continue
         seen.add(key)
-        matched = ", ".join(str(v) for i in items for v in i.values)
         techniques = [technique_tag(t) for t in techniques_shown([o], spec)]
         drafts.append(
             RuleDraft(
                 title="",  # the renderer names it after the values matched
-                description=(
-                    f"Detects {matched}, as reported in '{article_title}'. Built by ctistudio's deterministic "
-                    "floor from one observable of the article (no model answer was usable); review before use."
+                description=(  # follows the renderer's account of what the rule matches
+                    "Built by ctistudio's deterministic floor from one observable of the article (no model answer "
+                    "was usable); review before use."
                 ),
                 level="medium",
                 tags=with_tactics([*techniques, f"attack.{spec.tactic}"]),

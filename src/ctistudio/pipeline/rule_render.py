@@ -17,12 +17,13 @@ from typing import Any
 from ctistudio.pipeline.attack_tags import with_tactics
 from ctistudio.pipeline.rule_draft import DetectionItem, RuleDraft
 from ctistudio.pipeline.rule_values import clean
+from ctistudio.sigma.attack import attack_catalog
 from ctistudio.sigma.rule_yaml import dump_rule
-from ctistudio.sigma.taxonomy import CONTAINS, CONTAINS_ALL, EQUALS, REGEX, LogSourceSpec
+from ctistudio.sigma.taxonomy import CONTAINS, CONTAINS_ALL, ENDSWITH, EQUALS, REGEX, STARTSWITH, LogSourceSpec
 
 AUTHOR = "ctistudio (generated, review before use)"
 TITLE_CHARS = 100
-DESCRIPTION_CHARS = 400
+DESCRIPTION_CHARS = 500
 _TEXT_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -155,29 +156,82 @@ def _words(text: str) -> str:
 
 
 def _title(draft: RuleDraft, spec: LogSourceSpec, article_title: str) -> str:
-    """The model's title, unless it is empty or only repeats (part of) the article's title — small models
-    copy the title given in the prompt, which makes every rule of a run look the same: then a title from what
-    the rule matches."""
+    """The model's title when it names something the rule matches (a word of four letters or more found in
+    one of its values: "Rundll32 Dumping LSASS With Comsvcs MiniDump"); otherwise — empty, (part of) the
+    article's title, or generic ("DNS Query Attack", "Registry Set", as the 0.5B model wrote) — a title
+    from what the rule matches."""
     title = _prose(draft.title, TITLE_CHARS)
     mine, article = _words(title), _words(article_title)
-    if not mine or f" {mine} " in f" {article} ":  # whole words: "Pap" is not part of "Paper"
+    matched = " ".join(str(v).lower() for items in draft.selections for item in items for v in item.values)
+    names_a_value = any(len(word) >= 4 and word in matched for word in mine.split())
+    if not names_a_value or f" {mine} " in f" {article} ":  # whole words: "Pap" is not part of "Paper"
         return default_title(draft, spec)
     return title
+
+
+_MODIFIER_WORDS = {
+    EQUALS: "is",
+    CONTAINS: "contains",
+    CONTAINS_ALL: "contains all of",
+    STARTSWITH: "starts with",
+    ENDSWITH: "ends with",
+    REGEX: "matches",
+}
+_EVENT_WORDS = {
+    "process_creation": "a process creation",
+    "registry_set": "a registry value set",
+    "dns_query": "a DNS query",
+    "network_connection": "a network connection",
+    "proxy": "a web request",
+    "system": "a service installation",
+}
+DESCRIBED_VALUES = 4  # values named per field in a description; the rule itself has them all
+DESCRIBED_CHARS = 80  # a longer value (an encoded command) is named by its start
+
+
+def describe(detection: dict[str, Any], spec: LogSourceSpec, tags: list[str], article_title: str) -> str:
+    """What the rule matches, in words, from its rendered detection, with the ATT&CK techniques it carries
+    and the report it comes from. Written by code, so it is true of the rule whatever model chose it: the
+    0.5B model's own descriptions restated the article's title and were cut mid-sentence, at ~50 tokens a rule."""
+    selections = []
+    for name, selection in detection.items():
+        if name == "condition":
+            continue
+        items = []
+        for key, values in selection.items():
+            if key in spec.base:
+                continue
+            field, _, modifier = key.partition("|")
+            listed = values if isinstance(values, list) else [values]
+            shown = ", ".join(f"'{_prose(str(v), DESCRIBED_CHARS)}'" for v in listed[:DESCRIBED_VALUES])
+            more = f" and {len(listed) - DESCRIBED_VALUES} more" if len(listed) > DESCRIBED_VALUES else ""
+            items.append(f"{field} {_MODIFIER_WORDS.get(modifier or EQUALS, modifier)} {shown}{more}")
+        selections.append(" and ".join(items))
+    joiner = "; or " if str(detection.get("condition", "")).startswith("1 of") else "; and "
+    kind = spec.logsource.get("category") or spec.logsource.get("service") or spec.key
+    text = f"Detects {_EVENT_WORDS.get(kind, kind.replace('_', ' '))} where {joiner.join(selections)}"
+    names = attack_catalog().techniques
+    techniques = [f"{t} {names[t]}" for t in (tag.removeprefix("attack.").upper() for tag in tags) if t in names]
+    if techniques:
+        text += f" (ATT&CK {', '.join(techniques)})"
+    return f"{text}, as reported in '{article_title}'."
 
 
 def render_rule(
     draft: RuleDraft, spec: LogSourceSpec, facts: RuleFacts, *, article_title: str
 ) -> dict[str, Any] | None:
-    """The rule as a mapping in Sigma's key order; ``None`` when the draft's detection is empty."""
+    """The rule as a mapping in Sigma's key order; ``None`` when the draft's detection is empty.
+
+    The description is :func:`describe`'s, followed by the draft's own (the floor's note on where the rule
+    comes from, or a description a hand-made draft brings)."""
     detection = render_detection(draft, spec)
     if detection is None:
         return None
     title = _title(draft, spec, article_title)
-    description = _prose(draft.description, DESCRIPTION_CHARS)
-    if len(description) < 16:
-        description = _prose(f"Detects behaviour described in the report '{article_title}'.", DESCRIPTION_CHARS)
     falsepositives = [p for p in (_prose(fp, 200) for fp in draft.falsepositives) if p] or ["Unknown"]
     tags = with_tactics(draft.tags) or with_tactics([f"attack.{spec.tactic}"])
+    own = _prose(draft.description, DESCRIPTION_CHARS)
+    description = _prose(f"{describe(detection, spec, tags, article_title)} {own}", DESCRIPTION_CHARS)
     return {
         "title": title,
         "id": facts.rule_id,

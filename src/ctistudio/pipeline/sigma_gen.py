@@ -120,18 +120,22 @@ def group_observables(observables: list[Observable]) -> list[LogSourceGroup]:
 
 
 # -- the request ----------------------------------------------------------------------------------------------
+def relevant_queries(queries: list[Observable], offers: list[ObservableChoices]) -> list[Observable]:
+    """The hunt queries that name one of the group's values (a query on process events says nothing about
+    which DNS names belong together, and cost every group ~100 prompt tokens)."""
+    values = {str(c.value).strip("\\/*").lower() for offer in offers for c in offer.values}
+    values = {v for v in values if len(v) >= 4}
+    return [q for q in queries if any(v in q.value.lower() for v in values)]
+
+
 def group_prompt(
-    group: LogSourceGroup,
-    offers: list[ObservableChoices],
-    tags: list[str],
-    *,
-    title: str,
-    url: str | None,
-    queries: list[Observable],
+    group: LogSourceGroup, offers: list[ObservableChoices], tags: list[str], queries: list[Observable]
 ) -> str:
-    """The group's message: the observables, each with the values a selection built from it may match."""
+    """The group's message: the observables, each with the values a selection built from it may match.
+
+    The article's title is not in it: a small model copied it as every rule's title."""
     source = ", ".join(f"{k}: {v}" for k, v in group.logsource.items())
-    lines = [f"Log source: {source}", f"Article: {title}" + (f" ({url})" if url else ""), ""]
+    lines = [f"Log source: {source}", ""]
     # Each field's modifiers once, not under every observable: a fifth fewer prompt tokens in a big group.
     offered = [f for f in group.spec.fields if any(offer.of(f.name) for offer in offers)]
     lines.append("Fields and their modifiers: " + "; ".join(f"{f.name} [{', '.join(f.modifiers)}]" for f in offered))
@@ -147,15 +151,20 @@ def group_prompt(
                 lines.append(f"   {field_spec.name}: {shown}")
     lines += ["", f"ATT&CK tags you may use: {', '.join(tags)}"]
     lines.append(f"False positives you may name: {'; '.join(false_positive_choices(group.spec))}")
+    queries = relevant_queries(queries, offers)
     if queries:
         lines += ["", "Hunt queries the article gives (their logic may guide which values belong together):"]
         lines += [f"- ({q.attributes.get('language', 'query')}) {' '.join(q.value.split())[:300]}" for q in queries[:3]]
     return "\n".join(lines)
 
 
+def _instructions() -> dict[str, Any]:
+    return {"role": "system", "content": load_prompt(SIGMA_PROMPT).body}
+
+
 def _messages(user: str) -> list[dict[str, Any]]:
     # The instructions are the same for every group and article: first, so a prefix cache reuses them.
-    return [{"role": "system", "content": load_prompt(SIGMA_PROMPT).body}, {"role": "user", "content": user}]
+    return [_instructions(), {"role": "user", "content": user}]
 
 
 # -- drafts → rules -------------------------------------------------------------------------------------------
@@ -228,7 +237,7 @@ def group_request(group: LogSourceGroup, ctx: RuleContext, queries: list[Observa
     if not offers:
         return None
     tags = tag_choices(ctx.article, group.observables, group.spec)
-    prompt = group_prompt(group, offers, tags, title=ctx.title, url=ctx.reference, queries=queries)
+    prompt = group_prompt(group, offers, tags, queries)
     return GroupRequest(group, offers, tags, _messages(prompt), answer_schema(group.spec, offers, tags))
 
 
@@ -297,7 +306,7 @@ async def _generate_group(
     drafts, note = await _model_drafts(gateway, request, ctx, usage) if gateway is not None else ([], None)
     rules = [r for r in (render_draft(d, group, ctx, n) for n, d in enumerate(drafts)) if r is not None]
     if not any(rule.valid for rule in rules):
-        floor = floor_drafts(group.spec, group.observables, article_title=ctx.title)
+        floor = floor_drafts(group.spec, group.observables)
         start = len(drafts)
         rules += [r for r in (render_draft(d, group, ctx, start + n) for n, d in enumerate(floor)) if r is not None]
         if gateway is not None and note is None:
@@ -314,6 +323,8 @@ async def generate_rules(
     usage = StepUsage()
     queries = [o for o in observables if o.kind == "hunt_query"]
     groups = group_observables(observables)
+    if gateway is not None and len(groups) > 1:  # the instructions evaluated once for every slot
+        await gateway.share_prefix([_instructions()], task="sigma", provider=ctx.provider)
     results = await asyncio.gather(*(_generate_group(gateway, g, ctx, queries, usage) for g in groups))
     rules = [rule for group_rules, _ in results for rule in group_rules]
     notes = [note for _, note in results if note]

@@ -43,7 +43,6 @@ def rule(title: str, tags: list[str], selections: list[dict[str, Any]], *, match
     """One rule of an answer (prose as a careful model writes it)."""
     return {
         "title": title,
-        "description": f"Detects {title[0].lower()}{title[1:]}.",
         "tags": tags,
         "level": "high",
         "selections": selections,
