@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Literal
 
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -17,7 +19,7 @@ from ctistudio.config import load_settings
 from ctistudio.llm import ContextOverflow, Gateway
 from ctistudio.llm.provider import estimate_tokens
 from ctistudio.llm.providers.embedded import EmbeddedLlamaServer
-from ctistudio.llm.providers.llamacpp_server import LlamaCppServerProvider
+from ctistudio.llm.providers.llamacpp_server import SHARED_PREFIX_FILE, LlamaCppServerProvider
 from ctistudio.llm.types import ChatRequest, Message
 
 pytestmark = [pytest.mark.slow, pytest.mark.native]
@@ -225,3 +227,26 @@ async def test_the_server_takes_the_compact_grammar_of_every_pipeline_schema(lla
         )
         jsonschema.validate(json.loads(response.json()["choices"][0]["message"]["content"]), schema)
     await provider.aclose()
+
+
+async def test_a_shared_prefix_is_evaluated_once_and_copied_into_the_other_slot(llama_server):
+    # a slot's cache serves only that slot: without the copy, slot 1 would evaluate the whole article again
+    article = "ARTICLE:\n" + " ".join(
+        f"Step {n} ({uuid.uuid4().hex[:8]}): the loader ran rundll32 with lanternsvc.dll,DllRegister."
+        for n in range(12)
+    )
+    prefix = [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": article}]
+    async with gateway_for(llama_server.url) as gateway:
+        assert await gateway.share_prefix(prefix, task="extract") is True
+        article_tokens = await gateway.count_tokens(article)
+    body = {
+        "messages": [*prefix, {"role": "user", "content": "Which DLL?"}],
+        "max_tokens": 2,
+        "id_slot": 1,  # the slot that did NOT evaluate the prefix
+    }
+    async with httpx.AsyncClient(timeout=120) as client:
+        answer = (await client.post(llama_server.url + "/v1/chat/completions", json=body)).json()
+    assert answer["timings"]["cache_n"] >= article_tokens
+    assert answer["timings"]["prompt_n"] < 20  # only the question and the chat template's few tokens
+    # the state went into the engine's own folder (llama-server appends the name to the path as given)
+    assert [p.name for p in llama_server.slot_dir.iterdir()] == [SHARED_PREFIX_FILE]
