@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import jsonschema
+
 from ctistudio.pipeline.attack_tags import tag_choices
 from ctistudio.pipeline.extract import extract_observables
 from ctistudio.pipeline.models import Observable
 from ctistudio.pipeline.rule_draft import FALSE_POSITIVES, answer_schema, drafts_from_answer
-from ctistudio.pipeline.rule_values import ObservableChoices, ValueChoice
+from ctistudio.pipeline.rule_values import ObservableChoices, ValueChoice, observable_choices
 from ctistudio.pipeline.sigma_gen import group_observables
 from ctistudio.resources import demo_article
 from ctistudio.sigma.taxonomy import log_source
@@ -83,3 +85,29 @@ def test_tags_offered_are_techniques_their_tactics_come_from_code():
         tags = tag_choices(demo_article(), group.observables, group.spec)
         assert tags and all(tag.startswith("attack.t") for tag in tags), (group.key, tags)
         assert json.dumps(tags).count("attack.t1566.001") <= 1
+
+
+PROCESS = log_source("windows/process_creation")
+RUNDLL32 = "rundll32.exe C:\\Users\\victim\\AppData\\Roaming\\Crypto\\lanternsvc.dll,DllRegister"
+
+
+def _answer(*items: dict[str, object]) -> dict[str, object]:
+    selection = {"observable": 1, "items": list(items)}
+    rule = {"title": "t", "tags": [], "level": "high", "selections": [selection], "match": "all"}
+    return {"rules": [{**rule, "falsepositives": ["Legitimate administrative activity"]}]}
+
+
+def test_a_modifier_goes_only_with_values_it_can_match():
+    # the 0.5B model wrote CommandLine|startswith: hidden and Image|equals: \mshta.exe — rules that never fire
+    offers = observable_choices(PROCESS, [Observable(kind="cmdline", value=RUNDLL32, source_evidence=RUNDLL32)])
+    schema = answer_schema(PROCESS, offers, ["attack.t1218.011"])
+    validator = jsonschema.Draft202012Validator(schema)
+
+    def fits(field: str, modifier: str, *values: str) -> bool:
+        return validator.is_valid(_answer({"field": field, "modifier": modifier, "values": list(values)}))
+
+    assert fits("Image", "endswith", "\\rundll32.exe") and not fits("Image", "equals", "\\rundll32.exe")
+    assert fits("CommandLine", "contains|all", "lanternsvc.dll", "DllRegister")  # inside and end together
+    assert fits("CommandLine", "endswith", "lanternsvc.dll,DllRegister")  # the command ends with it
+    assert not fits("CommandLine", "endswith", "lanternsvc.dll")  # an argument in the middle
+    assert not fits("CommandLine", "startswith", "lanternsvc.dll,DllRegister")

@@ -62,33 +62,39 @@ class RuleDraft(BaseModel):
 
 
 def _item_schema(spec: LogSourceSpec, offer: ObservableChoices) -> dict[str, Any]:
-    """An item of a selection built from ``offer``: one of its fields, a modifier that field takes, its values.
+    """An item of a selection built from ``offer``: one of its fields, a modifier that field takes and that can
+    match the values chosen with it (a command line's argument is never matched with ``startswith``), values.
 
     Every array is at most as long as what it can hold without repeating: a small model fills an array to its
     ``maxItems`` with the same value again (servers do not enforce ``uniqueItems``), which cost most of the
     answer's tokens when a field with one value allowed four."""
     branches = []
     for field_spec in spec.fields:
-        values = list(dict.fromkeys(c.value for c in offer.of(field_spec.name)))
-        if not values:
-            continue
-        branches.append(
-            {
-                "type": "object",
-                "properties": {
-                    "field": {"const": field_spec.name},
-                    "modifier": {"enum": list(field_spec.modifiers)},
-                    "values": {
-                        "type": "array",
-                        "items": {"enum": values},
-                        "minItems": 1,
-                        "maxItems": min(MAX_VALUES, len(values)),
+        # modifiers grouped by the values they can match (ValueChoice.fits): one branch per group, so values
+        # that fit "contains|all" together stay choosable together, and "endswith" takes only those at the end
+        modifiers_of: dict[tuple[str | int, ...], list[str]] = {}
+        for modifier in field_spec.modifiers:
+            fitting = tuple(dict.fromkeys(c.value for c in offer.of(field_spec.name) if c.fits(modifier)))
+            if fitting:
+                modifiers_of.setdefault(fitting, []).append(modifier)
+        for values, modifiers in modifiers_of.items():
+            branches.append(
+                {
+                    "type": "object",
+                    "properties": {
+                        "field": {"const": field_spec.name},
+                        "modifier": {"enum": modifiers},
+                        "values": {
+                            "type": "array",
+                            "items": {"enum": list(values)},
+                            "minItems": 1,
+                            "maxItems": min(MAX_VALUES, len(values)),
+                        },
                     },
-                },
-                "required": ["field", "modifier", "values"],
-                "additionalProperties": False,
-            }
-        )
+                    "required": ["field", "modifier", "values"],
+                    "additionalProperties": False,
+                }
+            )
     return {"anyOf": branches} if len(branches) > 1 else branches[0]
 
 

@@ -31,7 +31,7 @@ def _items(spec: LogSourceSpec, choices: list[ValueChoice]) -> list[DetectionIte
             items.append(DetectionItem(field=field_spec.name, modifier=CONTAINS_ALL,
                                        values=[c.value for c in mine[:ARGUMENTS_PER_RULE]]))  # fmt: skip
         else:
-            modifier = mine[0].modifier if mine[0].modifier in field_spec.modifiers else field_spec.modifiers[0]
+            modifier = next((m for m in field_spec.modifiers if mine[0].fits(m)), CONTAINS)
             items.append(DetectionItem(field=field_spec.name, modifier=modifier, values=[mine[0].value]))
         if len(items) == 3:
             break

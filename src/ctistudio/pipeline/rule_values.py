@@ -16,9 +16,10 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ctistudio.pipeline.models import Observable
-from ctistudio.sigma.taxonomy import CONTAINS, LogSourceSpec
+from ctistudio.sigma.taxonomy import CONTAINS, CONTAINS_ALL, ENDSWITH, REGEX, LogSourceSpec
 
 MAX_VALUES_PER_OBSERVABLE = 10
 MAX_VALUE_CHARS = 200
@@ -115,6 +116,15 @@ _CMD_BUILTINS = {
 }
 
 
+# Where a value sits in what the event's field holds, and so which modifiers can ever match it: a process's
+# Image is a full path, so ``\mshta.exe`` only ends it; a command line does not start with one of its
+# arguments. The 0.5B model wrote ``CommandLine|startswith: hidden`` (a rule that never fires) when any
+# modifier of the field went with any of its values.
+Position = Literal["whole", "end", "inside"]
+_ANYWHERE = {CONTAINS, CONTAINS_ALL, REGEX}
+_FITTING: dict[str, set[str]] = {"end": _ANYWHERE | {ENDSWITH}, "inside": _ANYWHERE}
+
+
 @dataclass(frozen=True)
 class ValueChoice:
     """One value a rule may match on ``field``, taken from observable number ``observable`` of the group."""
@@ -123,7 +133,16 @@ class ValueChoice:
     value: str | int
     weight: float
     observable: int
-    modifier: str | None = None  # how the floor matches it when the field's first modifier would be wrong
+    position: Position = "whole"  # the whole field value (any modifier fits), or where in it
+
+    def fits(self, modifier: str) -> bool:
+        """Whether ``field|modifier: value`` can match an event this value comes from."""
+        return self.position == "whole" or modifier in _FITTING[self.position]
+
+
+def _ending(text: str, value: str) -> Position:
+    """``end`` when ``text`` (a command, a binary path) ends with ``value``, else ``inside``."""
+    return "end" if text.rstrip("\"' ").lower().endswith(value.lower()) else "inside"
 
 
 def clean(text: str) -> str:
@@ -217,25 +236,26 @@ def command_values(command: str, product: str, index: int) -> list[ValueChoice]:
     out: list[ValueChoice] = []
     image = image_value(tokens[0], product)
     if image:
-        out.append(ValueChoice("Image", image, 2.0, index))
+        out.append(ValueChoice("Image", image, 2.0, index, "end"))
     tool = _basename(tokens[0])
     if tool.lower() in _CMD_BUILTINS and len(tokens) > 1:
         # the built-in's name with its first argument (`dir /s`): the image alone is every cmd.exe. Cut from
         # the command's own text, quotes included (`echo "a b"`), so the value is what the event holds.
         first, second = itertools.islice(_TOKEN.finditer(text), 2)
-        out.append(ValueChoice("CommandLine", text[first.start() : second.end()], 2.0, index))
+        out.append(ValueChoice("CommandLine", text[first.start() : second.end()], 2.0, index, "inside"))
     if _RUNDLL32.fullmatch(tool) and len(tokens) > 1 and "," in tokens[1]:
         # rundll32's `<file>,<entry>`: the loaded file's name with the entry point is its signature
         file, _, rest = tokens[1].partition(",")
         entry = re.match(r"#?\w+", rest)  # written right after the comma, as the command has it
         if _basename(file) and entry:
-            out.append(ValueChoice("CommandLine", f"{_basename(file)},{entry.group(0)}", 3.0, index))
+            value = f"{_basename(file)},{entry.group(0)}"
+            out.append(ValueChoice("CommandLine", value, 3.0, index, _ending(text, value)))
     seen = {tool.lower()}  # the tool is the Image, not an argument
     for token in tokens[1:]:
         for value, weight in _argument_values(token):
             if value.lower() not in seen:
                 seen.add(value.lower())
-                out.append(ValueChoice("CommandLine", value, weight, index))
+                out.append(ValueChoice("CommandLine", value, weight, index, _ending(text, value)))
     return out
 
 
@@ -247,20 +267,20 @@ def _registry_values(o: Observable, index: int) -> list[ValueChoice]:
     hive = _HIVE.match(path)
     after = hive.group(1) if hive else path
     # TargetObject is the key path AND the value name: a bare key is matched as a part of it, not as its end
-    how = None if name else CONTAINS
-    out = [ValueChoice("TargetObject", clean(after), 3.0, index, how)]
+    where: Position = "end" if name else "inside"
+    out = [ValueChoice("TargetObject", clean(after), 3.0, index, where)]
     parts = after.strip("\\").split("\\")
     if len(parts) > 3:
-        out.append(ValueChoice("TargetObject", "\\" + "\\".join(parts[-3:]), 2.0, index, how))
+        out.append(ValueChoice("TargetObject", "\\" + "\\".join(parts[-3:]), 2.0, index, where))
     if name and len(parts) > 2:  # the key and the value name: how SigmaHQ usually matches a value
-        out.append(ValueChoice("TargetObject", "\\" + "\\".join(parts[-2:]), 2.0, index))
+        out.append(ValueChoice("TargetObject", "\\" + "\\".join(parts[-2:]), 2.0, index, "end"))
     data = o.attributes.get("data")
     if data:
         kind = o.attributes.get("type", "").upper()
         if kind == "REG_DWORD" and re.fullmatch(r"\d+|0x[0-9a-f]+", data.strip(), re.I):
             out.append(ValueChoice("Details", f"DWORD (0x{int(data.strip(), 0):08x})", 2.5, index))
         else:
-            out += [ValueChoice("Details", v, w, index) for v, w in _argument_values(_unquote(data))]
+            out += [ValueChoice("Details", v, w, index, "inside") for v, w in _argument_values(_unquote(data))]
     return out
 
 
@@ -282,8 +302,9 @@ def _service_values(o: Observable, index: int) -> list[ValueChoice]:
         match = _BINPATH.search(o.source_evidence) or _BINPATH.search(o.value)
         image = next((g for g in match.groups() if g), None) if match else None
     if image:
-        for token in split_command(_unquote(image)):
-            out += [ValueChoice("ImagePath", v, w, index) for v, w in _argument_values(token)]
+        binary = _unquote(image)
+        for token in split_command(binary):
+            out += [ValueChoice("ImagePath", v, w, index, _ending(binary, v)) for v, w in _argument_values(token)]
     return out
 
 
@@ -291,21 +312,21 @@ def _network_values(o: Observable, spec: LogSourceSpec, index: int) -> list[Valu
     value = clean(o.value)
     kind = o.attributes.get("kind", "")
     if spec.key == "windows/dns_query":
-        return [ValueChoice("QueryName", value.lower().rstrip("."), 3.0, index)]
+        return [ValueChoice("QueryName", value.lower().rstrip("."), 3.0, index, "end")]  # and its subdomains
     if spec.key == "proxy":
         match = re.match(r"(?i)^[a-z]+://([^/:]+)(?::\d+)?(/[^?#]*)?", value)
         if not match:
             return []
-        out = [ValueChoice("cs-host", match.group(1).lower(), 3.0, index)]
-        if match.group(2) and len(match.group(2)) > 1:
-            out.append(ValueChoice("c-uri", match.group(2), 2.5, index))
+        out = [ValueChoice("cs-host", match.group(1).lower(), 3.0, index, "end")]
+        if match.group(2) and len(match.group(2)) > 1:  # a proxy's c-uri may be the whole URL: the path ends it
+            out.append(ValueChoice("c-uri", match.group(2), 2.5, index, "end"))
         return out
     host, _, port = value.rpartition(":") if re.search(r":\d{1,5}$", value) else (value, "", "")
     out = []
     if kind == "ip" or _IPV4.fullmatch(host):
         out.append(ValueChoice("DestinationIp", host, 3.0, index))
     else:
-        out.append(ValueChoice("DestinationHostname", host.lower(), 3.0, index))
+        out.append(ValueChoice("DestinationHostname", host.lower(), 3.0, index, "end"))
     if port and 0 < int(port) < 65536:
         out.append(ValueChoice("DestinationPort", int(port), 1.5, index))
     return out
@@ -316,7 +337,7 @@ def _lineage_values(o: Observable, product: str, index: int) -> list[ValueChoice
     for field, name in (("ParentImage", o.attributes.get("parent")), ("Image", o.attributes.get("child"))):
         image = image_value(name or "", product)
         if image:
-            out.append(ValueChoice(field, image, 2.5, index))
+            out.append(ValueChoice(field, image, 2.5, index, "end"))
     return out
 
 
@@ -327,7 +348,7 @@ def observable_values(spec: LogSourceSpec, o: Observable, index: int) -> list[Va
         command = o.value if o.kind == "cmdline" or " " in o.value else o.source_evidence
         found = command_values(command, product, index)
         if o.kind == "scheduled_task" and o.value not in command and " " not in o.value:
-            found.append(ValueChoice("CommandLine", clean(o.value), 3.0, index))  # the task's name
+            found.append(ValueChoice("CommandLine", clean(o.value), 3.0, index, "inside"))  # the task's name
     elif o.kind == "lineage":
         found = _lineage_values(o, product, index)
     elif o.kind == "registry":
@@ -338,7 +359,12 @@ def observable_values(spec: LogSourceSpec, o: Observable, index: int) -> list[Va
         found = _network_values(o, spec, index)
     else:
         found = []
-    return [c for c in found if spec.field(c.field) is not None and c.value != ""]
+    # a value no modifier of its field can match (a path's end on an equals-only field) is no value
+    return [
+        c
+        for c in found
+        if (field := spec.field(c.field)) is not None and c.value != "" and any(c.fits(m) for m in field.modifiers)
+    ]
 
 
 @dataclass(frozen=True)
