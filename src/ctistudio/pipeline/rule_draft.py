@@ -6,8 +6,8 @@ title (the description is written by code from what the rule matches), and every
 valid or grounded chosen from enums built by code — ATT&CK tags that exist, the level, and detection
 selections. A selection names the observable it is built from (one ``anyOf`` branch per observable), and
 its items take a field of the log source that this observable offers a value for, a modifier that field
-takes, and values of that observable (one ``anyOf`` branch per field, so a value is never paired with the
-wrong field or another event's value).
+takes and that can match them, and values of that observable (``anyOf`` branches per field and modifiers,
+so a value is never paired with the wrong field, another event's value or a modifier that cannot match it).
 The condition is a choice between two shapes (all selections, or any of them).
 
 :class:`RuleDraft` is that answer, typed; :mod:`ctistudio.pipeline.rule_render` turns it into a rule.

@@ -191,7 +191,7 @@ class LlamaCppServerProvider(OpenAICompatibleProvider):
                 for slot in range(1, slots):
                     await self.transport.request("POST", f"/slots/{slot}?action=restore", json_body=state, timeout=60)
             except ProviderError as error:
-                if error.status_code in (400, 404, 501):  # no --slot-save-path, or no slots endpoint
+                if error.status_code in (404, 501):  # no --slot-save-path, or no slots endpoint: never again
                     self._slot_copy = False
                 log.info("%s: slots keep separate caches (%s)", self.name, error.message)
                 return False
