@@ -87,3 +87,25 @@ async def test_a_server_that_cannot_save_slots_is_asked_once_and_the_requests_go
     assert await provider.share_prefix(request) is False  # remembered: not tried again
     assert len(server_without_slot_saving.requests) == before
     await provider.aclose()
+
+
+async def test_a_prefix_longer_than_a_slot_is_not_evaluated_for_nothing(server_without_slot_saving):
+    # the requests will each cut such an article at their own length, so no two share it: the long evaluation
+    # would be wasted (and llama-server logs its context error on the user's terminal)
+    double = server_without_slot_saving
+    double.route("GET", "/props", lambda ex: ex.send_json(200, {"total_slots": 2, "n_ctx": 200}))
+    double.route(
+        "POST", "/tokenize", lambda ex: ex.send_json(200, {"tokens": list(range(len(ex.body["content"]) // 4))})
+    )
+    settings = {"llamacpp_enabled": True, "llamacpp_server_url": double.root_url, "llm_provider": "llamacpp"}
+    async with Gateway(load_settings({**settings, "embedded": False}, env_file=None)) as gateway:
+        article = {
+            "role": "user",
+            "content": "ARTICLE: " + "rundll32 lanternsvc.dll,DllRegister " * 40,
+            "truncatable": True,
+        }
+        assert await gateway.share_prefix([article], task="extract") is False
+        assert double.requests_to("/v1/chat/completions") == []  # nothing evaluated
+        short = {"role": "user", "content": "ARTICLE: rundll32", "truncatable": True}
+        assert await gateway.share_prefix([short], task="extract") is False  # tried: this server cannot copy
+        assert len(double.requests_to("/v1/chat/completions")) == 1

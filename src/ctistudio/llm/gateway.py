@@ -267,10 +267,15 @@ class Gateway:
         """Before sending several requests together that all start with ``prompt``'s messages: have the
         provider that answers first for ``task`` evaluate them once for all its parallel slots
         (:meth:`Provider.share_prefix`). A hint, never an error: ``False`` when it cannot."""
-        first = self.router(provider).providers[0]
+        router = self.router(provider)
+        first = router.providers[0]
         request = self.build_request(prompt, task=task, max_tokens=1)
+        request = request.model_copy(update={"model": first.model_for(request.task)})
         try:
-            return await first.share_prefix(request.model_copy(update={"model": first.model_for(request.task)}))
+            _, fit = await router.budget.fit(first, request, await router.budget.window(first, request.model or ""))
+            if fit.truncated_chars:  # each request will cut the article at its own length: nothing is shared
+                return False
+            return await first.share_prefix(request)
         except LLMError as error:
             log.info("%s: prefix not shared (%s)", first.name, error.message)
             return False
