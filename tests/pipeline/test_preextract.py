@@ -181,3 +181,16 @@ def test_a_shell_wrappers_inner_command_is_a_command_line_too():
         "C:\\Windows\\system32\\cmd.exe /c dir /s /b C:\\Windows\\*.xsl",
         "dir /s /b C:\\Windows\\*.xsl",
     ]
+
+
+def test_a_registry_key_deleted_on_its_line_says_so():
+    # UNC1549 cleared the RDP history: a deletion is logged as registry_delete, never as a value set
+    text = (
+        'reg delete "HKCU\\Software\\Microsoft\\Terminal Server Client\\Default" /va /f\n'
+        "Remove-ItemProperty -Path 'HKCU:\\Software\\Microsoft\\Windows\\CurrentVersion\\Run' -Name Updater\n"
+        'reg add "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\RunOnce" /v X /d y /f\n'
+    )
+    keys = {c.value: c.attribute_map().get("operation") for c in pre_extract(text).of("registry")}
+    assert keys["HKCU\\Software\\Microsoft\\Terminal Server Client\\Default"] == "delete"
+    assert keys["HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"] == "delete"
+    assert keys["HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\RunOnce"] is None

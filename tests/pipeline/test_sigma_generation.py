@@ -190,3 +190,21 @@ async def test_a_server_that_answers_every_structured_request_with_an_empty_obje
     assert any(w.startswith("rank:") for w in view.warnings)
     assert any(w.startswith("sigma: all rules built by the deterministic floor") for w in view.warnings)
     assert view.rules and all(r.origin == "floor" for r in view.rules)
+
+
+def test_a_deleted_registry_key_gets_a_registry_delete_rule():
+    import asyncio
+
+    article = (
+        'The actor cleared the RDP history:\nreg delete "HKCU\\Software\\Microsoft\\Terminal Server Client\\Default" /f'
+    )
+    outcome = asyncio.run(extract_observables(None, article))
+    rules, _, _ = asyncio.run(generate_rules(None, outcome.observables, CONTEXT))
+    deletion = [r for r in rules if r.group == "windows/registry_delete"]
+    assert deletion and all(r.valid for r in deletion)
+    rule = yaml.safe_load(deletion[0].yaml)
+    assert rule["logsource"] == {"category": "registry_delete", "product": "windows"}
+    assert rule["detection"]["selection"] == {
+        "TargetObject|contains": "\\Software\\Microsoft\\Terminal Server Client\\Default"
+    }
+    assert not [r for r in rules if r.group == "windows/registry_set"]

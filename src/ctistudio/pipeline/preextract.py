@@ -279,8 +279,16 @@ def find_registry_paths(article: str) -> list[Candidate]:
             line_end = article.find("\n", start + len(text))
             rest = article[start + len(text) : len(article) if line_end < 0 else line_end]
             attributes = _registry_value(rest)
+            line_start = article.rfind("\n", 0, start) + 1
+            if _DELETION.search(article[line_start:start]):
+                attributes += (("operation", "delete"),)
             found.append(Candidate("registry", _canonical_key(text), start, start + len(text), attributes=attributes))
     return found
+
+
+# A command on the key's own line, before it, that deletes it or one of its values (Sysmon logs a deletion as
+# registry_delete, event 12, not as a value set).
+_DELETION = re.compile(r"\breg(?:\.exe)?\s+delete\b|\bRemove-Item(?:Property)?\b", re.I)
 
 
 _REG_SWITCHES = {

@@ -127,6 +127,7 @@ def render_detection(draft: RuleDraft, spec: LogSourceSpec) -> dict[str, Any] | 
 _SUBJECT = {
     "process_creation": "Process",
     "registry_set": "Registry Value Set",
+    "registry_delete": "Registry Deletion Of",
     "dns_query": "DNS Query For",
     "network_connection": "Network Connection To",
     "proxy": "Web Request To",
@@ -180,6 +181,7 @@ _MODIFIER_WORDS = {
 _EVENT_WORDS = {
     "process_creation": "a process creation",
     "registry_set": "a registry value set",
+    "registry_delete": "a registry key or value deletion",
     "dns_query": "a DNS query",
     "network_connection": "a network connection",
     "proxy": "a web request",

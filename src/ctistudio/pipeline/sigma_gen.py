@@ -91,8 +91,9 @@ def logsource_key(observable: Observable) -> str | None:
         both = observable.attributes.get("parent", "") + observable.attributes.get("child", "")
         product = "windows" if ".exe" in both.lower() or "\\" in both else _product_of_command(both)
         return f"{product}/process_creation"
-    if kind == "registry":
-        return "windows/registry_set"
+    if kind == "registry":  # a deleted key or value is a registry_delete event, never a value set
+        deleted = observable.attributes.get("operation") == "delete"
+        return "windows/registry_delete" if deleted else "windows/registry_set"
     if kind == "service":
         return "windows/system"
     if kind == "network":

@@ -92,6 +92,16 @@ LOG_SOURCES: dict[str, LogSourceSpec] = {
             falsepositive="Software that writes the same registry value",
         ),
         LogSourceSpec(
+            "windows/registry_delete",
+            {"category": "registry_delete", "product": "windows"},
+            (
+                FieldSpec("TargetObject", (ENDSWITH, CONTAINS, CONTAINS_ALL)),
+                FieldSpec("Image", (ENDSWITH, EQUALS), broad=True),
+            ),
+            tactic="defense-evasion",
+            falsepositive="Software that removes the same registry key or value (uninstallers, cleanup)",
+        ),
+        LogSourceSpec(
             "windows/system",
             {"product": "windows", "service": "system"},
             (
