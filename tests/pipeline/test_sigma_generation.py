@@ -114,6 +114,25 @@ async def test_a_rule_on_a_program_alone_is_not_taken_and_the_floor_is(lmstudio_
         assert any(key.startswith("CommandLine") for key in detection), detection
 
 
+async def test_a_command_line_selection_without_its_program_gets_the_programs_image(lmstudio_double, gateway):
+    # the 0.5B model matched `COIm.jpg,init`-like arguments without the program that ran them
+    def arguments_only(call: ChatCall) -> str | None:
+        if not _is_sigma(call):
+            return None
+        chosen = selection(call.last_user, ("CommandLine", "contains|all", ["comsvcs.dll", "MiniDump"]))
+        return sigma_answer(rule("Comsvcs MiniDump", ["attack.t1003.001"], [chosen]))
+
+    lmstudio_double.responder = arguments_only
+    observables = [o for o in await _floor_observables() if o.kind == "cmdline"]
+    async with gateway:
+        rules, _, _ = await generate_rules(gateway, observables, CONTEXT)
+    [rule_] = [r for r in rules if r.origin == "model"]
+    assert yaml.safe_load(rule_.yaml)["detection"]["selection"] == {
+        "Image|endswith": "\\rundll32.exe",
+        "CommandLine|contains|all": ["comsvcs.dll", "MiniDump"],
+    }
+
+
 @pytest.mark.parametrize(
     "items",
     [

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -43,7 +44,7 @@ from ctistudio.pipeline.rule_render import RuleFacts, render_rule, render_yaml
 from ctistudio.pipeline.rule_values import ObservableChoices, observable_choices
 from ctistudio.pipeline.usage import StepUsage
 from ctistudio.sigma import ValidationResult, validate_rule
-from ctistudio.sigma.taxonomy import CONTAINS_ALL, LOG_SOURCES, LogSourceSpec, log_source
+from ctistudio.sigma.taxonomy import CONTAINS_ALL, ENDSWITH, LOG_SOURCES, LogSourceSpec, log_source
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,26 @@ def render_draft(draft: RuleDraft, group: LogSourceGroup, ctx: RuleContext, inde
     )
 
 
+def with_programs(answer: Any, offers: list[ObservableChoices]) -> Any:
+    """The answer with the program's ``Image|endswith`` added to every selection that matches a command line's
+    arguments without it. ``CommandLine|contains: COIm.jpg,init`` alone matches any process that mentions the
+    file; SigmaHQ's rules, and the expected rules of the sigma eval, pair it with ``\\rundll32.exe``. The
+    0.5B model left the program out of most such selections: a fact of the observable the selection names,
+    so code adds it (a copy; the answer itself is left as the model gave it)."""
+    if not isinstance(answer, dict):
+        return answer
+    images = {offer.number: next((c.value for c in offer.of("Image")), None) for offer in offers}
+    answer = copy.deepcopy(answer)
+    for rule in answer.get("rules") or []:
+        for selection in rule.get("selections") or []:
+            items = selection.get("items") or []
+            fields = {item.get("field") for item in items}
+            image = images.get(selection.get("observable"))
+            if image and "CommandLine" in fields and "Image" not in fields:
+                items.insert(0, {"field": "Image", "modifier": ENDSWITH, "values": [image]})
+    return answer
+
+
 async def _model_drafts(
     gateway: Gateway, request: GroupRequest, ctx: RuleContext, usage: StepUsage
 ) -> tuple[list[RuleDraft], str | None]:
@@ -291,7 +312,7 @@ async def _model_drafts(
         usage.add_failure()
         return [], f"no usable model answer ({error.message})"
     usage.add(answer)
-    drafts = usable_drafts(answer.parsed, request.group.spec)
+    drafts = usable_drafts(with_programs(answer.parsed, request.offers), request.group.spec)
     if not drafts:
         return [], "the model's answer matched nothing specific enough (a program alone, or nothing)"
     return drafts, None
