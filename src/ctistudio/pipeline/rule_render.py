@@ -142,7 +142,7 @@ def default_title(draft: RuleDraft, spec: LogSourceSpec) -> str:
     # each value once: selections of one rule often share a value (endswith in one, contains in another)
     values = dict.fromkeys(str(v).strip("\\/") for i in items if i.field != "Image" for v in i.values)
     others = [v for v in values if v][:3]
-    kind = spec.logsource.get("category") or spec.logsource.get("service") or spec.key
+    kind = spec.kind
     subject = _SUBJECT.get(kind, kind)
     if image:
         text = f"{image[:1].upper()}{image[1:]}" + (f" With {', '.join(others)}" if others else "")
@@ -210,8 +210,7 @@ def describe(detection: dict[str, Any], spec: LogSourceSpec, tags: list[str], ar
             items.append(f"{field} {_MODIFIER_WORDS.get(modifier or EQUALS, modifier)} {shown}{more}")
         selections.append(" and ".join(items))
     joiner = "; or " if str(detection.get("condition", "")).startswith("1 of") else "; and "
-    kind = spec.logsource.get("category") or spec.logsource.get("service") or spec.key
-    text = f"Detects {_EVENT_WORDS.get(kind, kind.replace('_', ' '))} where {joiner.join(selections)}"
+    text = f"Detects {_EVENT_WORDS.get(spec.kind, spec.kind.replace('_', ' '))} where {joiner.join(selections)}"
     names = attack_catalog().techniques
     techniques = [f"{t} {names[t]}" for t in (tag.removeprefix("attack.").upper() for tag in tags) if t in names]
     if techniques:

@@ -47,6 +47,11 @@ class LogSourceSpec:
     # what a rule built without a model says may match legitimately
     falsepositive: str = "Legitimate use of the same program with these arguments (administration, deployment)"
 
+    @property
+    def kind(self) -> str:
+        """The event this log source records: its category (``process_creation``), else its service (``system``)."""
+        return self.logsource.get("category") or self.logsource.get("service") or self.key
+
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
 
